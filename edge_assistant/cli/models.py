@@ -45,20 +45,51 @@ def _llm_row(model: LlmModel, installed: dict[tuple[str, str | None], Installed]
     quants = []
     for q in model.quants.values():
         item = installed.get((model.id, q.name))
-        quants.append({"quant": q.name, "file": q.file, "bytes": q.bytes, "sha256": q.sha256,
-                       "embedded": q.embedded.package if q.embedded else None,
-                       "installed": item is not None, "path": str(item.path) if item else None})
-    return {"id": model.id, "kind": "llm", "name": model.name, "family": model.family, "params_b": model.params_b,
-            "context": model.context, "licence": model.licence, "gated": model.gated, "repo": model.repo,
-            "revision": model.revision, "default_quant": model.default_quant, "tags": list(model.tags),
-            "installed": any(q["installed"] for q in quants), "quants": quants, "unverified": list(model.unverified)}
+        quants.append(
+            {
+                "quant": q.name,
+                "file": q.file,
+                "bytes": q.bytes,
+                "sha256": q.sha256,
+                "embedded": q.embedded.package if q.embedded else None,
+                "installed": item is not None,
+                "path": str(item.path) if item else None,
+            }
+        )
+    return {
+        "id": model.id,
+        "kind": "llm",
+        "name": model.name,
+        "family": model.family,
+        "params_b": model.params_b,
+        "context": model.context,
+        "licence": model.licence,
+        "gated": model.gated,
+        "repo": model.repo,
+        "revision": model.revision,
+        "default_quant": model.default_quant,
+        "tags": list(model.tags),
+        "installed": any(q["installed"] for q in quants),
+        "quants": quants,
+        "unverified": list(model.unverified),
+    }
 
 
 def _asset_row(asset: AssetModel, item: Installed | None) -> dict[str, Any]:
-    return {"id": asset.id, "kind": asset.kind, "name": asset.name, "engine": asset.engine,
-            "language": asset.language, "licence": asset.licence, "bytes": asset.bytes, "url": asset.url,
-            "repo": asset.repo, "embedded": asset.embedded.package if asset.embedded else None,
-            "installed": item is not None, "path": str(item.path) if item else None}
+    return {
+        "id": asset.id,
+        "kind": asset.kind,
+        "name": asset.name,
+        "engine": asset.engine,
+        "language": asset.language,
+        "licence": asset.licence,
+        "bytes": asset.bytes,
+        "url": asset.url,
+        "repo": asset.repo,
+        "embedded": asset.embedded.package if asset.embedded else None,
+        "installed": item is not None,
+        "path": str(item.path) if item else None,
+    }
 
 
 @models.command("list")
@@ -75,11 +106,22 @@ def list_models(app: App, only_installed: bool, kind: str | None, as_json: bool)
     if kind in (None, "llm"):
         rows += [_llm_row(m, by_key) for m in store.catalog.llms.values()]
         raw = [i for i in items if i.kind == "llm" and i.id not in store.catalog.llms]
-        rows += [{"id": i.id, "kind": "llm", "name": i.quant, "installed": True, "path": str(i.path),
-                  "bytes": i.bytes, "quants": [{"quant": i.quant, "installed": True, "bytes": i.bytes}]} for i in raw]
+        rows += [
+            {
+                "id": i.id,
+                "kind": "llm",
+                "name": i.quant,
+                "installed": True,
+                "path": str(i.path),
+                "bytes": i.bytes,
+                "quants": [{"quant": i.quant, "installed": True, "bytes": i.bytes}],
+            }
+            for i in raw
+        ]
     if kind in (None, "stt", "tts"):
-        rows += [_asset_row(a, by_key.get((a.id, None))) for a in store.catalog.assets.values()
-                 if kind in (None, a.kind)]
+        rows += [
+            _asset_row(a, by_key.get((a.id, None))) for a in store.catalog.assets.values() if kind in (None, a.kind)
+        ]
     if only_installed:
         rows = [r for r in rows if r["installed"]]
     if as_json:
@@ -87,22 +129,42 @@ def list_models(app: App, only_installed: bool, kind: str | None, as_json: bool)
         return
     llm_rows = [r for r in rows if r["kind"] == "llm"]
     if llm_rows:
-        click.echo(table([_llm_cells(r) for r in llm_rows],
-                         ["MODEL", "FAMILY", "PARAMS", "QUANTIZATIONS (* installed)", "LICENCE", "GATED"]))
+        click.echo(
+            table(
+                [_llm_cells(r) for r in llm_rows],
+                ["MODEL", "FAMILY", "PARAMS", "QUANTIZATIONS (* installed)", "LICENCE", "GATED"],
+            )
+        )
     asset_rows = [r for r in rows if r["kind"] != "llm"]
     if asset_rows:
         if llm_rows:
             click.echo()
-        click.echo(table([[r["id"], r["kind"], r["engine"], r["language"], human_bytes(r["bytes"]),
-                           "yes" if r["installed"] else "", r["licence"]] for r in asset_rows],
-                         ["SPEECH MODEL / VOICE", "KIND", "ENGINE", "LANG", "SIZE", "INSTALLED", "LICENCE"]))
+        click.echo(
+            table(
+                [
+                    [
+                        r["id"],
+                        r["kind"],
+                        r["engine"],
+                        r["language"],
+                        human_bytes(r["bytes"]),
+                        "yes" if r["installed"] else "",
+                        r["licence"],
+                    ]
+                    for r in asset_rows
+                ],
+                ["SPEECH MODEL / VOICE", "KIND", "ENGINE", "LANG", "SIZE", "INSTALLED", "LICENCE"],
+            )
+        )
     if not rows:
         status("nothing installed yet; see: edge-assistant models recommend")
 
 
 def _llm_cells(r: dict[str, Any]) -> list[str]:
-    quants = " ".join(f"{q['quant']}{'*' if q['installed'] else ''}:{human_bytes(q.get('bytes'))}".replace(" ", "")
-                      for q in r["quants"])
+    quants = " ".join(
+        f"{q['quant']}{'*' if q['installed'] else ''}:{human_bytes(q.get('bytes'))}".replace(" ", "")
+        for q in r["quants"]
+    )
     params = f"{r['params_b']:g}B" if r.get("params_b") else "?"
     return [r["id"], r.get("family", "?"), params, quants, r.get("licence", "?"), "yes" if r.get("gated") else "no"]
 
@@ -115,8 +177,9 @@ def _llm_cells(r: dict[str, Any]) -> list[str]:
 @click.option("--embedded", is_flag=True, help="Set up every model that installed Python packages ship.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @pass_app
-def pull(app: App, spec: str | None, revision: str | None, token: str | None, offline: bool, embedded: bool,
-         quiet: bool) -> None:
+def pull(
+    app: App, spec: str | None, revision: str | None, token: str | None, offline: bool, embedded: bool, quiet: bool
+) -> None:
     """Download a model into the store: MODEL[:QUANT] from the catalog, or OWNER/REPO/FILE.gguf.
 
     Without QUANT, the quantization that suits this machine (Q4_K_M; Q4_0 on ARM). Downloads
@@ -125,8 +188,9 @@ def pull(app: App, spec: str | None, revision: str | None, token: str | None, of
     """
     from ..download import PullOptions, pull_asset, pull_llm
 
-    opts = PullOptions(hub=HubSettings.from_env(token=token, offline=offline), revision=revision,
-                       progress=not quiet, notify=status)
+    opts = PullOptions(
+        hub=HubSettings.from_env(token=token, offline=offline), revision=revision, progress=not quiet, notify=status
+    )
     if embedded:
         for item in _pull_embedded(app):
             click.echo(f"{item.ref}\t{item.path}")
@@ -193,15 +257,27 @@ def info(app: App, spec: str, as_json: bool) -> None:
         item = app.store.find(entry.kind, entry.id)
         data = {**_asset_row(entry, item), "files": list(entry.files), "note": entry.note}
     else:
-        data = {"id": entry.id, "kind": "llm", "repo": entry.repo, "file": entry.file, "quants": [
-            {"quant": i.quant, "installed": True, "path": str(i.path), "bytes": i.bytes}
-            for i in _installed_for(app.store, entry, None)]}
+        data = {
+            "id": entry.id,
+            "kind": "llm",
+            "repo": entry.repo,
+            "file": entry.file,
+            "quants": [
+                {"quant": i.quant, "installed": True, "path": str(i.path), "bytes": i.bytes}
+                for i in _installed_for(app.store, entry, None)
+            ],
+        }
     for q in data.get("quants", []):
         if q.get("path"):
             gguf = read_gguf(q["path"])
-            q["gguf"] = {"architecture": gguf.architecture, "name": gguf.name, "context_length": gguf.context_length,
-                         "chat_template": gguf.chat_template is not None, "tensors": gguf.tensor_count,
-                         "truncated": gguf.truncated}
+            q["gguf"] = {
+                "architecture": gguf.architecture,
+                "name": gguf.name,
+                "context_length": gguf.context_length,
+                "chat_template": gguf.chat_template is not None,
+                "tensors": gguf.tensor_count,
+                "truncated": gguf.truncated,
+            }
     if as_json:
         emit_json(data)
         return
@@ -220,8 +296,10 @@ def _print_info(data: dict[str, Any]) -> None:
             click.echo(f"    path: {q['path']}")
         if q.get("gguf"):
             g = q["gguf"]
-            click.echo(f"    gguf: architecture {g['architecture']}, context {g['context_length']}, chat template "
-                       f"{'present' if g['chat_template'] else 'absent'}{', TRUNCATED' if g['truncated'] else ''}")
+            click.echo(
+                f"    gguf: architecture {g['architecture']}, context {g['context_length']}, chat template "
+                f"{'present' if g['chat_template'] else 'absent'}{', TRUNCATED' if g['truncated'] else ''}"
+            )
 
 
 @models.command()
@@ -239,8 +317,9 @@ def verify(app: App, spec: str | None, as_json: bool) -> None:
     results = []
     for item in items:
         state, detail = app.store.verify(item)
-        results.append({"model": item.ref, "kind": item.kind, "path": str(item.path), "status": state,
-                        "detail": detail})
+        results.append(
+            {"model": item.ref, "kind": item.kind, "path": str(item.path), "status": state, "detail": detail}
+        )
         if not as_json:
             click.echo(f"{state.upper():9} {item.ref}: {detail}")
     if as_json:
@@ -277,11 +356,25 @@ def recommend_cmd(app: App, as_json: bool) -> None:
     rec = recommend(app.store.catalog, m)
     installed = app.store.find("llm", rec.model.id, rec.quant.name) is not None
     if as_json:
-        emit_json({"model": rec.model.id, "quant": rec.quant.name, "file_bytes": rec.file_bytes,
-                   "need_bytes": rec.need_bytes, "est_tokens_per_s": round(rec.est_tokens_per_s, 1),
-                   "threads": rec.threads, "installed": installed, "reason": rec.reason,
-                   "machine": {"arch": m.arch, "total_ram": m.total_ram, "available_ram": m.available_ram,
-                               "physical_cores": m.physical_cores, "features": sorted(m.features)}})
+        emit_json(
+            {
+                "model": rec.model.id,
+                "quant": rec.quant.name,
+                "file_bytes": rec.file_bytes,
+                "need_bytes": rec.need_bytes,
+                "est_tokens_per_s": round(rec.est_tokens_per_s, 1),
+                "threads": rec.threads,
+                "installed": installed,
+                "reason": rec.reason,
+                "machine": {
+                    "arch": m.arch,
+                    "total_ram": m.total_ram,
+                    "available_ram": m.available_ram,
+                    "physical_cores": m.physical_cores,
+                    "features": sorted(m.features),
+                },
+            }
+        )
         return
     click.echo(f"{rec.model.id}:{rec.quant.name}  threads={rec.threads}")
     click.echo(rec.reason)
