@@ -39,3 +39,11 @@ class DiskSpaceError(EdgeError):
 
 class ResourceError(EdgeError):
     """Not enough memory or another machine resource."""
+
+
+class BackendError(EdgeError):
+    """The language model backend failed (remote server unreachable, bad answer)."""
+
+
+class ContextOverflowError(EdgeError):
+    """A single message does not fit the model's context."""

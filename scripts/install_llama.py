@@ -86,9 +86,32 @@ def build_key(cmake_args: str, flags: set[str], compiler: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def cache_dir() -> Path:
+def cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "edge-assistant" / "wheels"
+    return Path(base) / "edge-assistant"
+
+
+def cache_dir() -> Path:
+    return cache_root() / "wheels"
+
+
+def sdist_path() -> Path:
+    return cache_root() / "sdist" / f"llama_cpp_python-{VERSION}.tar.gz"
+
+
+def ensure_sdist(python: str = sys.executable) -> Path:
+    """The llama-cpp-python source archive (it vendors llama.cpp), downloaded once and kept:
+    wheels build from it, `make bench-native` builds llama-bench from it, tests read its vocab files."""
+    path = sdist_path()
+    if not path.is_file():
+        tmp = path.parent / "tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        run([python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+             "-d", str(tmp), f"llama-cpp-python=={VERSION}"])
+        found = next(tmp.glob("llama_cpp_python-*.tar.gz"))
+        found.replace(path)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None) -> None:

@@ -1,0 +1,33 @@
+"""The backend protocol: what the modes need from a language model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from .options import GenerationOptions, Message, Reply
+
+
+class Backend(Protocol):
+    """A loaded chat model. `open()` loads; `close()` frees; streams yield text pieces."""
+
+    name: str
+    """Model name for display and logs."""
+    context_length: int
+    """Tokens the context holds (prompt + answer)."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Tokens the rendered prompt of these messages takes."""
+        ...
+
+    def stream(self, messages: Sequence[Message], options: GenerationOptions, reply: Reply) -> Iterator[str]:
+        """Yield the answer piece by piece; fill `reply` (text, finish_reason, timings) as it goes."""
+        ...
+
+    def warm(self, prefix: Sequence[Message]) -> float:
+        """Evaluate a fixed prefix (e.g. the system prompt) once so later turns reuse it; return seconds spent."""
+        ...

@@ -1,0 +1,61 @@
+"""Generation options and the records that flow out of a backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How to sample an answer."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    repeat_penalty: float = 1.1
+    max_tokens: int = 512
+    """Upper bound on generated tokens."""
+    seed: int | None = None
+    """Fixed seed for reproducible sampling; None for random."""
+    stop: tuple[str, ...] = ()
+    """Extra stop strings, on top of the chat format's own."""
+
+
+GREEDY = GenerationOptions(temperature=0.0, top_k=1, repeat_penalty=1.0, seed=0)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn."""
+
+    role: str
+    """system, user or assistant."""
+    content: str
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Where the time of one answer went, in seconds."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens whose KV state was reused instead of evaluated."""
+    completion_tokens: int = 0
+    ttft: float = 0.0
+    """Time from the request to the first generated text."""
+    total: float = 0.0
+
+    @property
+    def tokens_per_s(self) -> float:
+        gen = self.total - self.ttft
+        return (self.completion_tokens - 1) / gen if gen > 0 and self.completion_tokens > 1 else 0.0
+
+
+@dataclass
+class Reply:
+    """A finished (or interrupted) answer."""
+
+    text: str = ""
+    finish_reason: str = ""
+    """stop, length or interrupted."""
+    timings: Timings = field(default_factory=Timings)
