@@ -82,3 +82,21 @@ class HubSettings:
             token=token or os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN") or None,
             offline=offline or _flag("HF_HUB_OFFLINE") or _flag("EDGE_ASSISTANT_OFFLINE"),
         )
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """Which language model to run, and how."""
+
+    model: str | None = None
+    """MODEL[:QUANT], OWNER/REPO/FILE.gguf or a path; None: the best installed for this machine."""
+    backend: str = "local"
+    """local (llama.cpp in this process) or remote (an OpenAI-compatible server)."""
+    base_url: str | None = None
+    api_key: str | None = None
+    threads: int | None = None
+    """None: the physical cores."""
+    ctx_cap: int = 4096
+    """Upper bound on the context, in tokens (memory grows with it)."""
+    force: bool = False
+    """Load a model even when it does not fit in memory."""

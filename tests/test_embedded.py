@@ -16,8 +16,13 @@ def test_pull_embedded_registers_everything_offline() -> None:
     result = runner.invoke(main, ["models", "pull", "--embedded"])
     assert result.exit_code == 0, result.stderr
     refs = {line.split("\t")[0] for line in result.stdout.splitlines()}
-    assert {"smollm2-135m-instruct:Q4_1", "gemma-3-270m:Q4_K_M", "whisper-tiny.en", "piper-en_us-joe-medium",
-            "vosk-small-ko-0.22"} <= refs
+    assert {
+        "smollm2-135m-instruct:Q4_1",
+        "gemma-3-270m:Q4_K_M",
+        "whisper-tiny.en",
+        "piper-en_us-joe-medium",
+        "vosk-small-ko-0.22",
+    } <= refs
     gemma = Path(dict(line.split("\t") for line in result.stdout.splitlines())["gemma-3-270m:Q4_K_M"])
     info = check_gguf(gemma)
     assert info.architecture == "gemma3" and info.chat_template is None

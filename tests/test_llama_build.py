@@ -24,8 +24,9 @@ def load_script() -> ModuleType:
 def test_generates_from_a_multi_token_prompt(smollm2: Path) -> None:
     # In a child process: a miscompiled build dies with SIGILL, which must fail the test, not kill pytest.
     script = load_script()
-    proc = subprocess.run([sys.executable, "-c", script.SMOKE, str(smollm2)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script.SMOKE, str(smollm2)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, f"llama.cpp build is broken on this machine (exit {proc.returncode}): {proc.stderr}"
     assert "Paris" in proc.stdout
 

@@ -62,11 +62,13 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
+    from .ask import ask, chat
     from .doctor import doctor
     from .models import models
+    from .translate import translate
 
-    main.add_command(models)
-    main.add_command(doctor)
+    for command in (models, ask, chat, translate, doctor):
+        main.add_command(command)
 
 
 _register()

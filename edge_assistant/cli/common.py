@@ -11,7 +11,9 @@ import click
 
 from ..catalog import load_catalog
 from ..hardware import Machine, detect
-from ..settings import Paths
+from ..llm.backend import Backend
+from ..llm.select import make_backend
+from ..settings import LlmSettings, Paths
 from ..store import Store
 
 
@@ -63,3 +65,74 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=False)).rstrip() for r in [header, *rows]]
     return "\n".join(lines)
+
+
+def llm_options(func: Any) -> Any:
+    """The options every command that runs a language model takes."""
+    options = [
+        click.option(
+            "-m",
+            "--model",
+            envvar="EDGE_ASSISTANT_MODEL",
+            help="MODEL[:QUANT], OWNER/REPO/FILE.gguf or a .gguf path [default: best installed].",
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(["local", "remote"]),
+            default="local",
+            show_default=True,
+            envvar="EDGE_ASSISTANT_BACKEND",
+            help="llama.cpp here, or an OpenAI-compatible server.",
+        ),
+        click.option("--base-url", envvar="EDGE_ASSISTANT_BASE_URL", help="Server URL for --backend remote."),
+        click.option("--api-key", envvar="EDGE_ASSISTANT_API_KEY", help="API key for --backend remote."),
+        click.option(
+            "--threads",
+            type=click.IntRange(1, 256),
+            envvar="EDGE_ASSISTANT_THREADS",
+            help="CPU threads [default: physical cores].",
+        ),
+        click.option(
+            "--ctx",
+            "ctx_cap",
+            type=click.IntRange(256, 1 << 20),
+            default=4096,
+            show_default=True,
+            envvar="EDGE_ASSISTANT_CTX",
+            help="Context size cap in tokens.",
+        ),
+        click.option("--force", is_flag=True, help="Load a model even if it does not fit in memory."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def generation_options(func: Any) -> Any:
+    options = [
+        click.option("--temperature", type=click.FloatRange(0, 5), default=0.7, show_default=True),
+        click.option("--max-tokens", type=click.IntRange(1, 1 << 16), default=512, show_default=True),
+        click.option("--seed", type=int, help="Fixed seed for reproducible answers."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def open_backend(
+    app: App,
+    model: str | None,
+    backend: str,
+    base_url: str | None,
+    api_key: str | None,
+    threads: int | None,
+    ctx_cap: int,
+    force: bool,
+) -> Backend:
+    """Build and open the language model backend from the common options."""
+    settings = LlmSettings(
+        model=model, backend=backend, base_url=base_url, api_key=api_key, threads=threads, ctx_cap=ctx_cap, force=force
+    )
+    llm = make_backend(app.store, app.machine, settings, verbose=app.verbose)
+    llm.open()
+    return llm

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Protocol
 
 from .options import GenerationOptions, Message, Reply
@@ -24,7 +24,9 @@ class Backend(Protocol):
         """Tokens the rendered prompt of these messages takes."""
         ...
 
-    def stream(self, messages: Sequence[Message], options: GenerationOptions, reply: Reply) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions, reply: Reply
+    ) -> Generator[str, None, None]:
         """Yield the answer piece by piece; fill `reply` (text, finish_reason, timings) as it goes."""
         ...
 

@@ -1,0 +1,1 @@
+"""Benchmarks: native llama.cpp reference figures (llama-bench) and machine memory bandwidth."""

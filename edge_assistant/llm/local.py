@@ -1,0 +1,246 @@
+"""The local backend: llama-cpp-python on a GGUF file, offline."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import time
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ContextOverflowError, ModelFileError, NotInstalledError
+from ..gguf import check_gguf
+from .formats import ChatFormat, choose_format
+from .options import GenerationOptions, Message, Reply, Timings
+
+log = logging.getLogger(__name__)
+DEFAULT_CTX_CAP = 4096
+_quiet_callback: Any = None
+
+
+def quiet_llama_log(verbose: bool) -> None:
+    """Silence llama.cpp's own log unless verbose."""
+    global _quiet_callback
+    import llama_cpp
+    from llama_cpp import _logger
+
+    if verbose:
+        _logger.set_verbose(True)
+        llama_cpp.llama_log_set(_logger.llama_log_callback, ctypes.c_void_p(0))
+        return
+    if _quiet_callback is None:
+        _quiet_callback = llama_cpp.llama_log_callback(lambda level, text, data: None)
+    llama_cpp.llama_log_set(_quiet_callback, ctypes.c_void_p(0))
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class LlamaCppBackend:
+    """A GGUF model run by llama.cpp in this process. Construct cheaply; `open()` loads."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        name: str | None = None,
+        family: str | None = None,
+        threads: int = 2,
+        n_ctx: int | None = None,
+        ctx_cap: int = DEFAULT_CTX_CAP,
+        n_batch: int = 512,
+        verbose: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.name = name or self.path.stem
+        self.family = family
+        self.threads = threads
+        self.requested_ctx = n_ctx
+        self.ctx_cap = ctx_cap
+        self.n_batch = n_batch
+        self.verbose = verbose
+        self.context_length = 0
+        self.load_seconds = 0.0
+        self.format: ChatFormat | None = None
+        self._llm: Any = None
+        self._prefix: list[int] = []
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def open(self) -> None:
+        if self._llm is not None:
+            return
+        if not self.path.exists():
+            raise NotInstalledError(f"model file not found: {self.path}")
+        info = check_gguf(self.path)
+        trained = info.context_length or 2048
+        n_ctx = self.requested_ctx or min(trained, self.ctx_cap)
+        quiet_llama_log(self.verbose)
+        from llama_cpp import Llama
+
+        start = time.perf_counter()
+        try:
+            self._llm = Llama(
+                model_path=str(self.path),
+                n_ctx=n_ctx,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                n_batch=min(self.n_batch, n_ctx),
+                use_mmap=True,
+                verbose=self.verbose,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelFileError(f"llama.cpp cannot load {self.path.name}: {exc}") from None
+        self.load_seconds = time.perf_counter() - start
+        self.context_length = self._llm.n_ctx()
+        eos = self._token_text(self._llm.token_eos())
+        self.format = choose_format(info.chat_template, info.architecture, self.family, eos)
+        log.info(
+            "loaded %s in %.2fs: n_ctx=%d, format %s",
+            self.path.name,
+            self.load_seconds,
+            self.context_length,
+            self.format.name,
+        )
+
+    def close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
+    def __enter__(self) -> LlamaCppBackend:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def llm(self) -> Any:
+        if self._llm is None:
+            raise RuntimeError("backend is not open")
+        return self._llm
+
+    # -- tokens -------------------------------------------------------------------------------
+    def _token_text(self, token: int) -> str:
+        try:
+            return bytes(self.llm.detokenize([token], special=True)).decode("utf-8", errors="ignore")
+        except TypeError:
+            return bytes(self.llm.detokenize([token])).decode("utf-8", errors="ignore")
+
+    def render(self, messages: Sequence[Message]) -> str:
+        assert self.format is not None
+        return self.format.render(messages)
+
+    def tokens(self, messages: Sequence[Message]) -> list[int]:
+        """Prompt tokens: BOS as the model wants it, special tokens parsed."""
+        return list(self.llm.tokenize(self.render(messages).encode("utf-8"), add_bos=True, special=True))
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return len(self.tokens(messages))
+
+    # -- generation ---------------------------------------------------------------------------
+    def warm(self, prefix: Sequence[Message]) -> float:
+        """Evaluate the fixed part of prompts that start with `prefix` once; later prompts reuse its KV state."""
+        a = self.tokens([*prefix, Message("user", "a")])
+        b = self.tokens([*prefix, Message("user", "b")])
+        fixed = a[: common_prefix(a, b)]
+        if not fixed or common_prefix(self.evaluated(), fixed) == len(fixed):
+            self._prefix = fixed
+            return 0.0
+        start = time.perf_counter()
+        self.llm.reset()
+        self.llm.eval(fixed)
+        self._prefix = fixed
+        return time.perf_counter() - start
+
+    def evaluated(self) -> list[int]:
+        """Tokens whose KV state the context holds now."""
+        return [int(t) for t in self.llm.input_ids[: self.llm.n_tokens]]
+
+    def reset(self) -> None:
+        """Forget the evaluated context (the next prompt is evaluated from scratch)."""
+        self.llm.reset()
+        self._prefix = []
+
+    def _prompt(self, messages: Sequence[Message]) -> tuple[list[int], int]:
+        prompt = self.tokens(messages)
+        room = self.context_length - len(prompt)
+        if room < 1:
+            raise ContextOverflowError(
+                f"the prompt takes {len(prompt)} tokens; {self.name} holds {self.context_length}"
+            )
+        return prompt, room
+
+    def _sampling(self, options: GenerationOptions, room: int) -> dict[str, Any]:
+        assert self.format is not None
+        return {
+            "max_tokens": min(options.max_tokens, room),
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            "top_k": options.top_k,
+            "repeat_penalty": options.repeat_penalty,
+            "seed": options.seed,
+            "stop": list(self.format.stop + options.stop),
+        }
+
+    def complete(self, messages: Sequence[Message], options: GenerationOptions) -> Reply:
+        """The whole answer at once (no streaming)."""
+        prompt, room = self._prompt(messages)
+        start = time.perf_counter()
+        out = self.llm.create_completion(prompt, stream=False, **self._sampling(options, room))
+        total = time.perf_counter() - start
+        choice, usage = out["choices"][0], out["usage"]
+        return Reply(
+            choice["text"],
+            choice["finish_reason"] or "stop",
+            Timings(prompt_tokens=len(prompt), completion_tokens=usage["completion_tokens"], ttft=total, total=total),
+        )
+
+    def stream(
+        self, messages: Sequence[Message], options: GenerationOptions, reply: Reply
+    ) -> Generator[str, None, None]:
+        prompt, room = self._prompt(messages)
+        cached = common_prefix(self.evaluated(), prompt)
+        start = time.perf_counter()
+        first: float | None = None
+        count = 0
+        pieces: list[str] = []
+        finish = "interrupted"
+        stream = self.llm.create_completion(prompt, stream=True, **self._sampling(options, room))
+        try:
+            for chunk in stream:
+                choice = chunk["choices"][0]
+                text = choice["text"]
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+                if not text:
+                    continue
+                if first is None:
+                    first = time.perf_counter() - start
+                count += 1
+                pieces.append(text)
+                reply.text = "".join(pieces)
+                yield text
+            if finish == "interrupted":
+                finish = "stop"
+        finally:
+            stream.close()
+            total = time.perf_counter() - start
+            reply.text = "".join(pieces)
+            reply.finish_reason = finish
+            # the last sampled token is evaluated only when the next one is asked for
+            generated = max(0, self.llm.n_tokens - len(prompt) + (1 if finish == "length" else 0))
+            reply.timings = Timings(
+                prompt_tokens=len(prompt),
+                cached_tokens=cached,
+                completion_tokens=generated or count,
+                ttft=first if first is not None else total,
+                total=total,
+            )

@@ -1,0 +1,1 @@
+"""The user jobs: assistant, transcribe, translate; each a small class wired from the parts."""

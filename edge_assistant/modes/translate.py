@@ -1,0 +1,73 @@
+"""Translation through the language model: a prompt that returns only the translation, sentence by sentence."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ..languages import Language
+from ..llm.backend import Backend
+from ..llm.options import GenerationOptions, Message, Reply
+
+SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+|(?<=[。！？])")
+LABEL = re.compile(r"^\s*(?:translation|traduction|übersetzung|翻訳)\s*[:：]\s*", re.I)
+OPTIONS = GenerationOptions(temperature=0.0, top_k=1, repeat_penalty=1.0, seed=0, max_tokens=256)
+
+
+def split_sentences(text: str, max_chars: int = 400) -> list[str]:
+    """Sentences (long ones cut at commas or spaces) so each request stays small."""
+    out: list[str] = []
+    for paragraph in text.splitlines():
+        for sentence in SENTENCE_END.split(paragraph.strip()):
+            sentence = sentence.strip()
+            while len(sentence) > max_chars:
+                cut = max(sentence.rfind(", ", 0, max_chars), sentence.rfind(" ", 0, max_chars))
+                cut = cut if cut > 0 else max_chars
+                out.append(sentence[: cut + 1].strip())
+                sentence = sentence[cut + 1 :].strip()
+            if sentence:
+                out.append(sentence)
+    return out
+
+
+def clean(text: str) -> str:
+    """Strip what small models add around a translation: labels, quotes, trailing notes."""
+    text = LABEL.sub("", text.strip())
+    text = text.split("\n\n")[0].strip()
+    if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'「“":
+        text = text[1:-1].strip()
+    return text
+
+
+@dataclass
+class Translator:
+    """Translates text with a backend; the system prompt is the fixed, cached prefix."""
+
+    backend: Backend
+    target: Language
+    source: Language | None = None
+
+    @property
+    def system(self) -> str:
+        src = f"from {self.source.name} " if self.source else ""
+        return (
+            f"You are a translator. Translate the user's text {src}into {self.target.name}. Reply with the "
+            f"{self.target.name} translation only: no explanations, notes or quotes."
+        )
+
+    def prefix(self) -> list[Message]:
+        return [Message("system", self.system)]
+
+    def sentence(self, text: str, options: GenerationOptions = OPTIONS) -> Reply:
+        """Translate one sentence (whole, cleaned)."""
+        reply = Reply()
+        for _ in self.backend.stream([*self.prefix(), Message("user", text)], options, reply):
+            pass
+        reply.text = clean(reply.text)
+        return reply
+
+    def translate(self, text: str, options: GenerationOptions = OPTIONS) -> Iterator[tuple[str, Reply]]:
+        """Yield (source sentence, translated reply) as each sentence is done."""
+        for sentence in split_sentences(text):
+            yield sentence, self.sentence(sentence, options)
