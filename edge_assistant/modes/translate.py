@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import re
+from contextlib import closing
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..languages import Language
 from ..llm.backend import Backend
 from ..llm.options import GenerationOptions, Message, Reply
 
 SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+|(?<=[。！？])")
-LABEL = re.compile(r"^\s*(?:translation|traduction|übersetzung|翻訳)\s*[:：]\s*", re.I)
-OPTIONS = GenerationOptions(temperature=0.0, top_k=1, repeat_penalty=1.0, seed=0, max_tokens=256)
+LABEL = r"^\s*(?:translation|traduction|übersetzung|翻訳|{name}(?: translation)?)\s*[:：]\s*"
+OPTIONS = GenerationOptions(temperature=0.0, top_k=1, repeat_penalty=1.15, seed=0, max_tokens=256)
 
 
 def split_sentences(text: str, max_chars: int = 400) -> list[str]:
@@ -31,10 +32,11 @@ def split_sentences(text: str, max_chars: int = 400) -> list[str]:
     return out
 
 
-def clean(text: str) -> str:
-    """Strip what small models add around a translation: labels, quotes, trailing notes."""
-    text = LABEL.sub("", text.strip())
-    text = text.split("\n\n")[0].strip()
+def clean(text: str, target: str = "") -> str:
+    """Keep the translation of one sentence: its first line, without labels or quotes that small models add."""
+    label = LABEL.format(name=re.escape(target) if target else "translation")
+    lines = [re.sub(label, "", line, flags=re.I).strip() for line in text.splitlines()]
+    text = next((line for line in lines if line), "")
     if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'「“":
         text = text[1:-1].strip()
     return text
@@ -60,11 +62,16 @@ class Translator:
         return [Message("system", self.system)]
 
     def sentence(self, text: str, options: GenerationOptions = OPTIONS) -> Reply:
-        """Translate one sentence (whole, cleaned)."""
+        """Translate one sentence (whole, cleaned); the answer may be at most ~4 tokens per source character."""
         reply = Reply()
-        for _ in self.backend.stream([*self.prefix(), Message("user", text)], options, reply):
-            pass
-        reply.text = clean(reply.text)
+        bounded = replace(options, max_tokens=min(options.max_tokens, 16 + 4 * len(text)))
+        stream = self.backend.stream([*self.prefix(), Message("user", text)], bounded, reply)
+        with closing(stream):
+            for _ in stream:
+                # one sentence in, one line out: stop at the end of the first line that holds a translation
+                if "\n" in reply.text and clean(reply.text, self.target.name):
+                    break
+        reply.text = clean(reply.text, self.target.name)
         return reply
 
     def translate(self, text: str, options: GenerationOptions = OPTIONS) -> Iterator[tuple[str, Reply]]:
