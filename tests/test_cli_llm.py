@@ -90,7 +90,7 @@ def test_translate_to_japanese_streams_japanese_script() -> None:
     ],
 )
 def test_bad_inputs_are_one_line_errors(args: list[str], message: str) -> None:
-    code, out, err = run(*args)
+    code, _out, err = run(*args)
     assert code in (1, 2), (code, err)
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err

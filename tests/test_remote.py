@@ -365,3 +365,14 @@ def test_real_llama_cpp_server_answers(llama_server: str) -> None:
     assert backend.count_tokens(QUESTION) > 8  # /extras/tokenize
     assert backend._tokenize == "llama-cpp-python"
     backend.close()
+
+
+def test_cli_ask_through_the_remote_backend(llama_server: str) -> None:
+    from click.testing import CliRunner
+
+    from edge_assistant.cli import main
+
+    result = CliRunner().invoke(main, ["ask", "--backend", "remote", "--base-url", llama_server, "--temperature", "0",
+                                       "--json", "What is the capital of France?"])
+    assert result.exit_code == 0, result.stderr
+    assert "Paris" in json.loads(result.stdout)["text"]

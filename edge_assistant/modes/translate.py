@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from contextlib import closing
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 
 from ..languages import Language
