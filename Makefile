@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench bench-native lint clean
 
 install: $(STAMP)
 
@@ -26,8 +26,12 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
-bench: install
+bench: bench-native
 	$(BIN)/edge-assistant bench
+
+# llama.cpp's own llama-bench, built once from the same source and flags as llama-cpp-python
+bench-native: install
+	$(PY) scripts/build_llama_bench.py --python $(PY) >/dev/null
 
 lint: install
 	$(BIN)/ruff check edge_assistant tests scripts

@@ -372,7 +372,19 @@ def test_cli_ask_through_the_remote_backend(llama_server: str) -> None:
 
     from edge_assistant.cli import main
 
-    result = CliRunner().invoke(main, ["ask", "--backend", "remote", "--base-url", llama_server, "--temperature", "0",
-                                       "--json", "What is the capital of France?"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "ask",
+            "--backend",
+            "remote",
+            "--base-url",
+            llama_server,
+            "--temperature",
+            "0",
+            "--json",
+            "What is the capital of France?",
+        ],
+    )
     assert result.exit_code == 0, result.stderr
     assert "Paris" in json.loads(result.stdout)["text"]

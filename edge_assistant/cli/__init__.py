@@ -63,11 +63,12 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 def _register() -> None:
     from .ask import ask, chat
+    from .bench import bench
     from .doctor import doctor
     from .models import models
     from .translate import translate
 
-    for command in (models, ask, chat, translate, doctor):
+    for command in (models, ask, chat, translate, bench, doctor):
         main.add_command(command)
 
 

@@ -56,6 +56,7 @@ class LlamaCppBackend:
         n_ctx: int | None = None,
         ctx_cap: int = DEFAULT_CTX_CAP,
         n_batch: int = 512,
+        flash_attn: bool = True,
         verbose: bool = False,
     ) -> None:
         self.path = Path(path)
@@ -65,6 +66,8 @@ class LlamaCppBackend:
         self.requested_ctx = n_ctx
         self.ctx_cap = ctx_cap
         self.n_batch = n_batch
+        self.flash_attn = flash_attn
+        """Flash attention: what llama.cpp itself picks on CPU ('auto'); llama-cpp-python defaults it off."""
         self.verbose = verbose
         self.context_length = 0
         self.load_seconds = 0.0
@@ -93,6 +96,7 @@ class LlamaCppBackend:
                 n_threads_batch=self.threads,
                 n_batch=min(self.n_batch, n_ctx),
                 use_mmap=True,
+                flash_attn=self.flash_attn,
                 verbose=self.verbose,
             )
         except (ValueError, RuntimeError, OSError) as exc:
