@@ -47,3 +47,7 @@ class BackendError(EdgeError):
 
 class ContextOverflowError(EdgeError):
     """A single message does not fit the model's context."""
+
+
+class AudioError(EdgeError):
+    """An audio input or output problem: no device, no PortAudio, unreadable file."""

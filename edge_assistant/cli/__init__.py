@@ -63,12 +63,13 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 def _register() -> None:
     from .ask import ask, chat
+    from .audio import devices, transcribe
     from .bench import bench
     from .doctor import doctor
     from .models import models
     from .translate import translate
 
-    for command in (models, ask, chat, translate, bench, doctor):
+    for command in (models, ask, chat, translate, transcribe, devices, bench, doctor):
         main.add_command(command)
 
 

@@ -1,0 +1,1 @@
+"""Audio in: sources (microphone, WAV/FLAC files, raw stdin), resampling, endpointing."""

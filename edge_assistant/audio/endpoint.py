@@ -1,0 +1,109 @@
+"""Endpointing: where speech starts and where an utterance ends (trailing silence, or a length cap).
+
+An energy detector with an adaptive noise floor and hysteresis: cheap, no model, and good on clean
+speech; the recognizers decide what the words are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .chunk import RATE, AudioChunk
+
+FRAME = 0.03
+"""Seconds per decision frame."""
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """When an utterance starts and ends."""
+
+    trailing_silence: float = 0.6
+    """Seconds of silence that end an utterance."""
+    max_utterance: float = 20.0
+    """Seconds after which an utterance is cut even without silence (never-ending noise)."""
+    min_speech: float = 0.12
+    """Seconds of continuous sound before it counts as speech (ignores clicks)."""
+    min_level: float = 300.0
+    """RMS (of 32768) below which a frame is silence whatever the noise floor."""
+    floor_ratio: float = 3.0
+    """A frame is speech when its RMS exceeds the noise floor times this."""
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """An utterance starts or ends at `time` (seconds from the stream start)."""
+
+    kind: str
+    """start, end (trailing silence) or cut (max length reached)."""
+    time: float
+
+
+class Endpointer:
+    """Feed chunks; get start/end boundaries as they are decided."""
+
+    def __init__(self, settings: EndpointSettings | None = None) -> None:
+        self.settings = settings or EndpointSettings()
+        self.floor = 0.0
+        self.in_speech = False
+        self.speech_start = 0.0
+        self.last_voice = 0.0
+        self._run = 0.0
+        self._run_start = 0.0
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._pending_start = 0.0
+
+    def _is_voice(self, rms: float) -> bool:
+        voice = rms > max(self.settings.min_level, self.floor * self.settings.floor_ratio)
+        if not voice:
+            # follow the noise floor: quickly down, slowly up
+            rate = 0.3 if rms < self.floor or self.floor == 0 else 0.02
+            self.floor += (rms - self.floor) * rate
+        return voice
+
+    def feed(self, chunk: AudioChunk) -> list[Boundary]:
+        samples = np.concatenate([self._pending, chunk.samples]) if len(self._pending) else chunk.samples
+        start = self._pending_start if len(self._pending) else chunk.start
+        step = int(RATE * FRAME)
+        usable = len(samples) - len(samples) % step
+        self._pending, self._pending_start = samples[usable:], start + usable / RATE
+        out: list[Boundary] = []
+        for i in range(0, usable, step):
+            frame = samples[i : i + step].astype(np.float32)
+            t0 = start + i / RATE
+            out += self._frame(float(np.sqrt(np.mean(frame * frame))), t0)
+        return out
+
+    def _frame(self, rms: float, t0: float) -> list[Boundary]:
+        s = self.settings
+        t1 = t0 + FRAME
+        voice = self._is_voice(rms)
+        if not self.in_speech:
+            if voice:
+                if self._run == 0:
+                    self._run_start = t0
+                self._run += FRAME
+                if self._run >= s.min_speech:
+                    self.in_speech, self.speech_start, self.last_voice = True, self._run_start, t1
+                    return [Boundary("start", self._run_start)]
+            else:
+                self._run = 0.0
+            return []
+        if voice:
+            self.last_voice = t1
+        if t1 - self.last_voice >= s.trailing_silence:
+            self.in_speech, self._run = False, 0.0
+            return [Boundary("end", self.last_voice)]
+        if t1 - self.speech_start >= s.max_utterance:
+            self.speech_start = t1
+            return [Boundary("cut", t1)]
+        return []
+
+    def finish(self) -> list[Boundary]:
+        """The stream ended: close an open utterance."""
+        if self.in_speech:
+            self.in_speech = False
+            return [Boundary("end", self.last_voice)]
+        return []

@@ -1,0 +1,293 @@
+"""Where audio comes from: a WAV/FLAC file, raw 16 kHz s16le on stdin, or a microphone.
+
+Every source yields AudioChunks of 16 kHz mono int16, whatever it reads (files at any rate, stereo,
+devices that only offer 44.1/48 kHz are converted).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from ..errors import AudioError, UsageError
+from .chunk import RATE, AudioChunk
+
+log = logging.getLogger(__name__)
+CHUNK_SECONDS = 0.1
+COMMON_RATES = (16000, 48000, 44100, 32000, 22050, 8000)
+
+
+class AudioSource(Protocol):
+    """Yields 16 kHz mono int16 chunks until the audio ends (or forever, for a microphone)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def chunks(self) -> Iterator[AudioChunk]: ...
+
+    def close(self) -> None: ...
+
+
+def to_mono_int16(data: npt.NDArray[Any]) -> npt.NDArray[np.int16]:
+    """Float (-1..1) or integer samples, mono or (frames, channels), to mono int16."""
+    if data.dtype.kind == "f":
+        mono = data.mean(axis=1) if data.ndim == 2 else data
+        return np.asarray(np.clip(mono * 32767.0, -32768, 32767), dtype=np.int16)
+    mono = data.astype(np.int32).mean(axis=1) if data.ndim == 2 else data
+    return np.asarray(np.clip(mono, -32768, 32767), dtype=np.int16)
+
+
+class Resampler:
+    """Streaming conversion from `rate` to 16 kHz (soxr), or a pass-through at 16 kHz."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._stream: Any = None
+        if rate != RATE:
+            import soxr
+
+            self._stream = soxr.ResampleStream(rate, RATE, 1, dtype="int16", quality="HQ")
+
+    def __call__(self, samples: npt.NDArray[np.int16], last: bool = False) -> npt.NDArray[np.int16]:
+        if self._stream is None:
+            return samples
+        out: npt.NDArray[np.int16] = self._stream.resample_chunk(samples, last=last)
+        return out
+
+
+def _chunked(samples: npt.NDArray[np.int16], start: float = 0.0) -> Iterator[AudioChunk]:
+    step = int(RATE * CHUNK_SECONDS)
+    for i in range(0, len(samples), step):
+        yield AudioChunk(samples[i : i + step], start + i / RATE)
+
+
+@dataclass
+class FileSource:
+    """A WAV/FLAC/OGG file at any rate and channel count. `realtime` paces chunks like a live source."""
+
+    path: Path
+    realtime: bool = False
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def name(self) -> str:
+        return str(self.path)
+
+    def read(self) -> npt.NDArray[np.int16]:
+        """The whole file as 16 kHz mono int16."""
+        if not self.path.exists():
+            raise UsageError(f"no such audio file: {self.path}")
+        if self.path.is_dir():
+            raise UsageError(f"{self.path} is a folder, not an audio file")
+        if self.path.stat().st_size == 0:
+            raise AudioError(f"{self.path} is empty")
+        import soundfile
+
+        try:
+            data, rate = soundfile.read(str(self.path), dtype="int16", always_2d=True)
+        except (RuntimeError, soundfile.LibsndfileError) as exc:
+            raise AudioError(f"cannot read {self.path} as audio ({_first_line(exc)}); use WAV, FLAC or OGG") from None
+        if len(data) == 0:
+            raise AudioError(f"{self.path} holds no audio samples")
+        mono = to_mono_int16(data)
+        return Resampler(int(rate))(mono, last=True)
+
+    def chunks(self) -> Iterator[AudioChunk]:
+        began = time.monotonic()
+        for chunk in _chunked(self.read()):
+            if self.stopped.is_set():
+                return
+            if self.realtime:
+                delay = began + chunk.end - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield chunk
+
+    def close(self) -> None:
+        """Stop after the current chunk."""
+        self.stopped.set()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class RawSource:
+    """Raw 16 kHz mono s16le from a byte stream (stdin by default)."""
+
+    stream: BinaryIO | None = None
+    name: str = "stdin"
+    stopped: threading.Event = field(default_factory=threading.Event)
+
+    def chunks(self) -> Iterator[AudioChunk]:
+        stream = self.stream or sys.stdin.buffer
+        step = int(RATE * CHUNK_SECONDS) * 2
+        position = 0
+        pending = b""
+        while not self.stopped.is_set():
+            data = stream.read(step - len(pending))
+            if not data:
+                break
+            pending += data
+            if len(pending) < step:
+                continue
+            samples = np.frombuffer(pending, dtype="<i2").astype(np.int16)
+            yield AudioChunk(samples, position / RATE)
+            position += len(samples)
+            pending = b""
+        usable = len(pending) - len(pending) % 2
+        if usable:
+            yield AudioChunk(np.frombuffer(pending[:usable], dtype="<i2").astype(np.int16), position / RATE)
+
+    def close(self) -> None:
+        """Stop after the current read."""
+        self.stopped.set()
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice
+    except OSError:
+        raise AudioError(
+            "the PortAudio library is not installed: apt install libportaudio2 (or use --input FILE)"
+        ) from None
+    return sounddevice
+
+
+def find_device(spec: str | int | None, kind: str = "input") -> int | None:
+    """A device index from an index or a name substring; None for the default device."""
+    sd = _sounddevice()
+    channels = "max_input_channels" if kind == "input" else "max_output_channels"
+    try:
+        devices = list(sd.query_devices())
+    except Exception as exc:  # PortAudio's own error type
+        raise AudioError(f"cannot list audio devices: {exc}") from None
+    usable = [(i, d) for i, d in enumerate(devices) if d[channels] > 0]
+    if not usable:
+        word = "microphone" if kind == "input" else "audio output device"
+        hint = "use --input FILE or --input -" if kind == "input" else "use --speak-to FILE or --no-speak"
+        raise AudioError(f"no {word} found; {hint}")
+    if spec is None or spec == "default":
+        return None
+    if isinstance(spec, int) or str(spec).isdigit():
+        index = int(spec)
+        if any(i == index for i, _ in usable):
+            return index
+        raise UsageError(f"no {kind} device number {index}; see: edge-assistant devices")
+    matches = [i for i, d in usable if str(spec).lower() in d["name"].lower()]
+    if not matches:
+        raise UsageError(f"no {kind} device matches '{spec}'; see: edge-assistant devices")
+    return matches[0]
+
+
+def supported_rates(device: int | None, kind: str = "input") -> list[int]:
+    """Which common rates the device accepts for mono capture (or playback)."""
+    sd = _sounddevice()
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    rates = []
+    for rate in COMMON_RATES:
+        try:
+            check(device=device, channels=1, samplerate=rate, dtype="int16")
+        except Exception:  # PortAudio raises its own error types for unsupported settings
+            continue
+        rates.append(rate)
+    return rates
+
+
+class MicSource:
+    """A microphone through sounddevice: opened at a rate it supports, converted to 16 kHz mono.
+
+    Construct cheaply; the stream opens when `chunks()` starts, so the recognizer can be loaded first.
+    Overflows (audio the machine could not keep up with) are reported through `on_overflow`.
+    """
+
+    def __init__(
+        self,
+        device: str | int | None = None,
+        on_overflow: Callable[[str], None] | None = None,
+        block_seconds: float = CHUNK_SECONDS,
+    ) -> None:
+        self.device_spec = device
+        self.on_overflow = on_overflow or (lambda message: log.warning(message))
+        self.block_seconds = block_seconds
+        self.name = f"microphone {device}" if device is not None else "default microphone"
+        self.rate = 0
+        self._stop = threading.Event()
+        self.overflows = 0
+
+    def _pick_rate(self, sd: Any, device: int | None) -> int:
+        rates = supported_rates(device)
+        if RATE in rates:
+            return RATE
+        default = int(sd.query_devices(device, "input")["default_samplerate"])
+        if rates:
+            return default if default in rates else rates[0]
+        return default
+
+    def chunks(self) -> Iterator[AudioChunk]:
+        sd = _sounddevice()
+        device = find_device(self.device_spec, "input")
+        self.rate = self._pick_rate(sd, device)
+        resample = Resampler(self.rate)
+        blocks: queue.Queue[npt.NDArray[np.int16]] = queue.Queue()
+
+        def callback(indata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
+            if status.input_overflow:
+                self.overflows += 1
+                self.on_overflow("audio input overflow: some audio was lost (the machine is too busy)")
+            blocks.put(indata[:, 0].copy())
+
+        try:
+            stream = sd.InputStream(
+                device=device,
+                channels=1,
+                samplerate=self.rate,
+                dtype="int16",
+                blocksize=int(self.rate * self.block_seconds),
+                callback=callback,
+            )
+        except Exception as exc:  # PortAudio errors
+            raise AudioError(f"cannot open the microphone at {self.rate} Hz: {_first_line(exc)}") from None
+        position = 0
+        with stream:
+            log.info("recording from %s at %d Hz", stream.device, self.rate)
+            while not self._stop.is_set():
+                try:
+                    block = blocks.get(timeout=1.0)
+                except queue.Empty:
+                    if not stream.active:
+                        raise AudioError("the microphone stopped delivering audio") from None
+                    continue
+                samples = resample(block)
+                if len(samples):
+                    yield AudioChunk(samples, position / RATE)
+                    position += len(samples)
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def open_source(
+    spec: str | None,
+    device: str | int | None = None,
+    realtime: bool = False,
+    on_overflow: Callable[[str], None] | None = None,
+) -> AudioSource:
+    """--input FILE | - (raw stdin) | None (the microphone, --device)."""
+    if spec == "-":
+        return RawSource()
+    if spec:
+        return FileSource(Path(spec).expanduser(), realtime=realtime)
+    return MicSource(device, on_overflow=on_overflow)

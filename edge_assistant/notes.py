@@ -1,0 +1,174 @@
+"""Notes files: one utterance a record, each written in one call, flushed and fsynced at once.
+
+A crash, Ctrl-C or power cut loses at most the utterance being spoken. An existing file is never
+overwritten unless asked: a new session is appended under a header (SRT/VTT cues continue after the
+last one, so players show both sessions in order).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from .errors import UsageError
+from .stt.types import Utterance
+
+FORMATS = ("txt", "md", "srt", "vtt", "jsonl")
+SESSION_GAP = 1.0
+"""Seconds between the last cue of an earlier session and the first of the new one (SRT/VTT)."""
+
+
+def format_for(path: Path | None, fmt: str | None) -> str:
+    """--format, else the output file's extension, else txt."""
+    if fmt:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown notes format {fmt!r}; one of: {', '.join(FORMATS)}")
+        return fmt
+    suffix = path.suffix.lower().lstrip(".") if path else ""
+    return (
+        {"markdown": "md", "text": "txt", "json": "jsonl"}.get(suffix, suffix)
+        if suffix in (*FORMATS, "markdown", "text", "json")
+        else "txt"
+    )
+
+
+def clock(seconds: float, sep: str = ".") -> str:
+    """HH:MM:SS.mmm (SRT uses a comma)."""
+    ms = round(max(0.0, seconds) * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def _last_cue(text: str) -> tuple[int, float]:
+    """(last cue number, end seconds of the last cue) of an SRT/VTT text."""
+    ends = re.findall(r"-->\s*(\d+):(\d{2}):(\d{2})[.,](\d{3})", text)
+    numbers = re.findall(r"(?m)^(\d+)\s*\n\d+:\d{2}:\d{2}[.,]\d{3}\s*-->", text)
+    end = 0.0
+    if ends:
+        h, m, s, ms = (int(x) for x in ends[-1])
+        end = h * 3600 + m * 60 + s + ms / 1000
+    return (int(numbers[-1]) if numbers else len(ends)), end
+
+
+class NoteWriter:
+    """Appends utterances to a notes file (or stdout) in one of FORMATS."""
+
+    def __init__(self, path: Path | None, fmt: str, *, overwrite: bool = False, source: str = "") -> None:
+        self.path = path
+        self.fmt = fmt
+        self.overwrite = overwrite
+        self.source = source
+        self.started = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.count = 0
+        self.words = 0
+        self._offset = 0.0
+        self._index = 0
+        self._fd: int | None = None
+        self._out: TextIO | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def open(self) -> None:
+        if self.path is None:
+            self._out = sys.stdout
+            self._emit(self._header(new_file=True))
+            return
+        if self.path.is_dir():
+            raise UsageError(f"{self.path} is a folder; name a notes file")
+        existing = self.path.exists() and self.path.stat().st_size > 0 and not self.overwrite
+        if existing and self.fmt in ("srt", "vtt"):
+            self._index, last_end = _last_cue(self.path.read_text(encoding="utf-8", errors="replace"))
+            self._offset = last_end + SESSION_GAP if self._index else 0.0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if existing else os.O_TRUNC)
+        self._fd = os.open(self.path, flags, 0o644)
+        self._emit(self._header(new_file=not existing))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> NoteWriter:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- records --------------------------------------------------------------------------------
+    def _header(self, new_file: bool) -> str:
+        source = f" ({self.source})" if self.source else ""
+        if self.fmt == "md":
+            return f"{'' if new_file else chr(10)}## Session {self.started}{source}\n\n"
+        if self.fmt == "txt":
+            return f"{'' if new_file else chr(10)}# session {self.started}{source}\n"
+        if self.fmt == "vtt":
+            head = "WEBVTT\n\n" if new_file else ""
+            return f"{head}NOTE session {self.started}{source}\n\n"
+        if self.fmt == "jsonl":
+            return (
+                json.dumps({"type": "session", "started": self.started, "source": self.source}, ensure_ascii=False)
+                + "\n"
+            )
+        return ""
+
+    def _record(self, u: Utterance) -> str:
+        start, end = u.start + self._offset, u.end + self._offset
+        if self.fmt == "txt":
+            return f"[{clock(start)} - {clock(end)}] {u.text}\n"
+        if self.fmt == "md":
+            return f"- `{clock(start)[:8]}` {u.text}\n"
+        if self.fmt == "srt":
+            return f"{self._index}\n{clock(start, ',')} --> {clock(end, ',')}\n{u.text}\n\n"
+        if self.fmt == "vtt":
+            return f"{clock(start)} --> {clock(end)}\n{u.text}\n\n"
+        words = [
+            {"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3), "confidence": round(w.confidence, 3)}
+            for w in u.words
+        ]
+        return (
+            json.dumps(
+                {
+                    "type": "utterance",
+                    "start": round(u.start, 3),
+                    "end": round(u.end, 3),
+                    "text": u.text,
+                    "language": u.language,
+                    "words": words,
+                },
+                ensure_ascii=False,
+            )
+            + "\n"
+        )
+
+    def write(self, u: Utterance) -> None:
+        """Append one final utterance, durably."""
+        self._index += 1
+        self.count += 1
+        self.words += len(u.text.split())
+        self._emit(self._record(u))
+
+    def append_text(self, text: str) -> None:
+        """Append free text (a summary) as is."""
+        self._emit(text)
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        if self._out is not None:
+            self._out.write(text)
+            self._out.flush()
+            return
+        assert self._fd is not None
+        data = text.encode("utf-8")
+        while data:
+            written = os.write(self._fd, data)
+            data = data[written:]
+        os.fsync(self._fd)

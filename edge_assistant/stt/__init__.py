@@ -1,0 +1,1 @@
+"""Speech to text: the recognizer protocol, vosk (streaming) and whisper (faster-whisper)."""

@@ -1,0 +1,26 @@
+"""The recognizer protocol: audio chunks in, partial and final utterances out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Protocol
+
+from ..audio.chunk import AudioChunk
+from .types import Utterance
+
+
+class Recognizer(Protocol):
+    """Speech to text. `open()` loads the model (before any microphone opens); `stream` is lazy."""
+
+    name: str
+    engine: str
+    streaming: bool
+    """True when it yields partial results while an utterance is spoken."""
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
+        """Partials (final=False) as speech goes on, a final per utterance; the last one when the audio ends."""
+        ...

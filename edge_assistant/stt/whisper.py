@@ -1,0 +1,126 @@
+"""Whisper (faster-whisper, CTranslate2 int8 on the CPU) on utterances cut by the endpointer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..audio.chunk import RATE, AudioChunk
+from ..audio.endpoint import Endpointer, EndpointSettings
+from ..errors import ModelFileError, NotInstalledError
+from .types import Utterance, Word
+
+log = logging.getLogger(__name__)
+PRE_ROLL = 0.3
+"""Seconds of audio kept before the detected start (soft onsets)."""
+POST_ROLL = 0.2
+
+
+class WhisperRecognizer:
+    """A faster-whisper model folder (model.bin, config.json, tokenizer.json, vocabulary)."""
+
+    engine = "whisper"
+    streaming = False
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        name: str | None = None,
+        language: str | None = None,
+        threads: int = 0,
+        beam_size: int = 5,
+        endpoint: EndpointSettings | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.name = name or self.model_path.name
+        self.language = language
+        self.threads = threads
+        self.beam_size = beam_size
+        self.endpoint = endpoint or EndpointSettings()
+        self._model: Any = None
+
+    @property
+    def english_only(self) -> bool:
+        return self.name.endswith(".en") or self.model_path.name.endswith(".en")
+
+    def open(self) -> None:
+        if self._model is not None:
+            return
+        if not (self.model_path / "model.bin").exists():
+            raise NotInstalledError(f"{self.model_path} is not a faster-whisper model folder (no model.bin)")
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise NotInstalledError("Whisper needs faster-whisper: pip install 'edge-assistant[whisper]'") from None
+        try:
+            self._model = WhisperModel(
+                str(self.model_path), device="cpu", compute_type="int8", cpu_threads=self.threads, local_files_only=True
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise ModelFileError(f"faster-whisper cannot load {self.model_path}: {exc}") from None
+
+    def close(self) -> None:
+        self._model = None
+
+    def transcribe(self, samples: npt.NDArray[np.int16], offset: float = 0.0) -> Utterance | None:
+        """One utterance of 16 kHz audio to text, word times shifted by `offset` seconds."""
+        if self._model is None:
+            raise RuntimeError("recognizer is not open")
+        audio = samples.astype(np.float32) / 32768.0
+        language = "en" if self.english_only else self.language
+        segments, info = self._model.transcribe(
+            audio,
+            language=language,
+            beam_size=self.beam_size,
+            word_timestamps=True,
+            vad_filter=False,
+            condition_on_previous_text=False,
+        )
+        words: list[Word] = []
+        texts: list[str] = []
+        for segment in segments:
+            texts.append(segment.text.strip())
+            for w in segment.words or []:
+                words.append(Word(w.word.strip(), offset + float(w.start), offset + float(w.end), float(w.probability)))
+        text = " ".join(t for t in texts if t).strip()
+        if not text:
+            return None
+        start = words[0].start if words else offset
+        end = words[-1].end if words else offset + len(samples) / RATE
+        return Utterance(text, start, end, final=True, words=tuple(words), language=info.language or language)
+
+    def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
+        endpointer = Endpointer(self.endpoint)
+        kept: list[AudioChunk] = []
+        for chunk in chunks:
+            kept.append(chunk)
+            for b in endpointer.feed(chunk):
+                if b.kind == "start":
+                    kept = [c for c in kept if c.end > b.time - PRE_ROLL]
+                else:
+                    done = self._segment(kept, b.time + (POST_ROLL if b.kind == "end" else 0.0))
+                    kept = [c for c in kept if c.end > b.time] if b.kind == "cut" else []
+                    if done:
+                        yield done
+            if not endpointer.in_speech:
+                kept = [c for c in kept if c.end > chunk.end - PRE_ROLL]
+        for b in endpointer.finish():
+            done = self._segment(kept, b.time + POST_ROLL)
+            if done:
+                yield done
+
+    def _segment(self, kept: list[AudioChunk], until: float) -> Utterance | None:
+        if not kept:
+            return None
+        samples = np.concatenate([c.samples for c in kept])
+        start = kept[0].start
+        samples = samples[: max(0, int((until - start) * RATE))]
+        if len(samples) < RATE * 0.2:
+            return None
+        return self.transcribe(samples, offset=start)
