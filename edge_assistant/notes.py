@@ -72,12 +72,16 @@ class NoteWriter:
         self._index = 0
         self._fd: int | None = None
         self._out: TextIO | None = None
+        self._header_text = ""
+        self._truncate = False
 
     # -- lifecycle ------------------------------------------------------------------------------
     def open(self) -> None:
+        """Open the file; the session header is written with the first record, so a failed or silent run
+        leaves an existing file as it was."""
         if self.path is None:
             self._out = sys.stdout
-            self._emit(self._header(new_file=True))
+            self._header_text = self._header(new_file=True)
             return
         if self.path.is_dir():
             raise UsageError(f"{self.path} is a folder; name a notes file")
@@ -86,9 +90,9 @@ class NoteWriter:
             self._index, last_end = _last_cue(self.path.read_text(encoding="utf-8", errors="replace"))
             self._offset = last_end + SESSION_GAP if self._index else 0.0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if existing else os.O_TRUNC)
-        self._fd = os.open(self.path, flags, 0o644)
-        self._emit(self._header(new_file=not existing))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._truncate = not existing
+        self._header_text = self._header(new_file=not existing)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -162,11 +166,15 @@ class NoteWriter:
     def _emit(self, text: str) -> None:
         if not text:
             return
+        text, self._header_text = self._header_text + text, ""
         if self._out is not None:
             self._out.write(text)
             self._out.flush()
             return
         assert self._fd is not None
+        if self._truncate:  # --overwrite: the old content goes only when the new has something to say
+            os.ftruncate(self._fd, 0)
+            self._truncate = False
         data = text.encode("utf-8")
         while data:
             written = os.write(self._fd, data)

@@ -33,6 +33,10 @@ class AudioSource(Protocol):
     @property
     def name(self) -> str: ...
 
+    def check(self) -> None:
+        """Fail now, with a clear message, if the source cannot deliver (missing file, no microphone)."""
+        ...
+
     def chunks(self) -> Iterator[AudioChunk]: ...
 
     def close(self) -> None: ...
@@ -83,14 +87,23 @@ class FileSource:
     def name(self) -> str:
         return str(self.path)
 
-    def read(self) -> npt.NDArray[np.int16]:
-        """The whole file as 16 kHz mono int16."""
+    def check(self) -> None:
         if not self.path.exists():
             raise UsageError(f"no such audio file: {self.path}")
         if self.path.is_dir():
             raise UsageError(f"{self.path} is a folder, not an audio file")
         if self.path.stat().st_size == 0:
             raise AudioError(f"{self.path} is empty")
+        import soundfile
+
+        try:
+            soundfile.info(str(self.path))
+        except (RuntimeError, soundfile.LibsndfileError) as exc:
+            raise AudioError(f"cannot read {self.path} as audio ({_first_line(exc)}); use WAV, FLAC or OGG") from None
+
+    def read(self) -> npt.NDArray[np.int16]:
+        """The whole file as 16 kHz mono int16."""
+        self.check()
         import soundfile
 
         try:
@@ -130,6 +143,9 @@ class RawSource:
     stream: BinaryIO | None = None
     name: str = "stdin"
     stopped: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        pass
 
     def chunks(self) -> Iterator[AudioChunk]:
         stream = self.stream or sys.stdin.buffer
@@ -226,6 +242,9 @@ class MicSource:
         self.rate = 0
         self._stop = threading.Event()
         self.overflows = 0
+
+    def check(self) -> None:
+        find_device(self.device_spec, "input")
 
     def _pick_rate(self, sd: Any, device: int | None) -> int:
         rates = supported_rates(device)

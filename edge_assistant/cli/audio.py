@@ -157,6 +157,7 @@ def listen_setup(
         app.store, engine, stt_model, lang, endpoint, threads=app.machine.physical_cores, grammar=grammar
     )
     source = open_source(input_spec, device, realtime=realtime, on_overflow=status)
+    source.check()
     return recognizer, source
 
 
