@@ -63,13 +63,14 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 def _register() -> None:
     from .ask import ask, chat
+    from .assistant import assistant
     from .audio import devices, transcribe
     from .bench import bench
     from .doctor import doctor
     from .models import models
     from .translate import translate
 
-    for command in (models, ask, chat, translate, transcribe, devices, bench, doctor):
+    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor):
         main.add_command(command)
 
 

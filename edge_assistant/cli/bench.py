@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -68,17 +69,58 @@ def _print_llm(rows: list[dict[str, Any]], bandwidth: float) -> None:
             click.echo(f"    llama.cpp build {native} (ratios: median of rounds interleaving ours and llama-bench)")
 
 
+def _stt_section(app: App) -> list[dict[str, Any]]:
+    from ..audio.endpoint import EndpointSettings
+    from ..bench.stt import bench_speech, measure_stt
+    from ..stt.select import make_recognizer
+
+    speech = bench_speech(app.paths.home / "cache" / "bench")
+    endpoint = EndpointSettings()
+    rows = []
+    for item in app.store.installed("stt"):
+        status(f"benchmarking {item.ref} ...")
+        recognizer = make_recognizer(app.store, model=item.id, endpoint=endpoint, threads=app.machine.physical_cores)
+        try:
+            figures = measure_stt(recognizer, speech, endpoint)
+        finally:
+            recognizer.close()
+        rows.append({**asdict(figures), "end_of_speech_to_text_s": figures.end_of_speech_to_text_s})
+    return rows
+
+
+def _print_stt(rows: list[dict[str, Any]]) -> None:
+    click.echo("\nSpeech to text (a fixed ~30 s English speech file, processed as fast as possible)")
+    for r in rows:
+        click.echo(
+            f"- {r['model']} ({r['engine']}): RTF {r['rtf']:.3f} on {r['audio_s']:.1f} s, {r['utterances']} "
+            f"utterances; final text {r['end_of_speech_to_text_s'] * 1000:.0f} ms after the end of speech "
+            f"({r['endpoint_wait_s'] * 1000:.0f} ms endpointing silence + "
+            f"{r['final_after_endpoint_s'] * 1000:.0f} ms recognition)"
+        )
+
+
+SECTIONS = ("llm", "stt")
+
+
 @click.command()
 @click.option("-m", "--model", "models", multiple=True, help="Model to measure (repeatable) [default: all installed].")
+@click.option("--only", "sections", multiple=True, type=click.Choice(SECTIONS), help="Run only these sections.")
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads [default: physical cores].")
 @click.option("-r", "--repetitions", type=click.IntRange(1, 50), default=5, show_default=True)
 @click.option("--native/--no-native", default=True, show_default=True, help="Compare with llama.cpp's llama-bench.")
 @json_option
 @pass_app
 def bench(
-    app: App, models: tuple[str, ...], threads: int | None, repetitions: int, native: bool, as_json: bool
+    app: App,
+    models: tuple[str, ...],
+    sections: tuple[str, ...],
+    threads: int | None,
+    repetitions: int,
+    native: bool,
+    as_json: bool,
 ) -> None:
-    """Measure load, prompt and generation speed, time to first token and memory, against llama.cpp itself."""
+    """Measure the language models (load, prompt and generation speed, time to first token, memory, against
+    llama.cpp itself) and speech recognition (real-time factor, delay of the final text)."""
     threads = threads or app.machine.physical_cores
     status("measuring memory bandwidth ...")
     bw1 = measure_read_bandwidth(1)
@@ -90,9 +132,11 @@ def bench(
         "read_bandwidth_1_thread": bw1,
         f"read_bandwidth_{threads}_threads": bandwidth,
     }
-    llm_rows = _llm_section(app, models, threads, repetitions, native, bandwidth)
+    wanted = set(sections or SECTIONS)
+    llm_rows = _llm_section(app, models, threads, repetitions, native, bandwidth) if "llm" in wanted else []
+    stt_rows = _stt_section(app) if "stt" in wanted else []
     if as_json:
-        emit_json({"machine": machine, "llm": llm_rows})
+        emit_json({"machine": machine, "llm": llm_rows, "stt": stt_rows})
         return
     click.echo(
         f"machine: {app.machine.arch}, {app.machine.physical_cores} cores ({app.machine.feature_line()}); "
@@ -100,3 +144,5 @@ def bench(
     )
     if llm_rows:
         _print_llm(llm_rows, bandwidth)
+    if stt_rows:
+        _print_stt(stt_rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 from ..errors import ContextOverflowError
@@ -55,7 +55,7 @@ class Conversation:
             self.turns = turns
         return messages
 
-    def ask(self, user: str, reply: Reply | None = None) -> Iterator[str]:
+    def ask(self, user: str, reply: Reply | None = None) -> Generator[str, None, None]:
         """Stream the answer to `user`; the turn (even an interrupted one) joins the history."""
         reply = reply if reply is not None else Reply()
         messages = self.fit(user)

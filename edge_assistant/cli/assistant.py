@@ -1,0 +1,220 @@
+"""`edge-assistant assistant`: speak, get an answer, hear it."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..audio.sources import AudioSource, find_device, open_source
+from ..errors import AudioError, UsageError
+from ..modes.assistant import SYSTEM, Assistant, Turn, TurnLog
+from ..modes.voice import DeviceSink, Mouth, NullSink, SpeechSink, WavSink
+from ..modes.wake import WakeSpotter
+from ..stt.types import Utterance
+from ..tts.speaker import make_speaker
+from .audio import LiveDisplay, listen_setup, stt_options
+from .common import App, llm_options, open_backend, pass_app, status
+
+
+def speech_sink(app: App, speak: bool | None, speak_to: Path | None, output_device: str | None) -> SpeechSink:
+    """--speak-to FILE, --no-speak, or the sound card (a WAV file when there is none and --speak was not asked)."""
+    if speak_to is not None:
+        return WavSink(speak_to)
+    if speak is False:
+        return NullSink()
+    try:
+        find_device(output_device, "output")
+    except AudioError as exc:
+        if speak:
+            raise
+        fallback = app.paths.home / "answers.wav"
+        status(f"{exc}: spoken answers go to {fallback}")
+        return WavSink(fallback)
+    return DeviceSink(output_device)
+
+
+def speak_options(func: Any) -> Any:
+    options = [
+        click.option(
+            "--speak/--no-speak",
+            default=None,
+            help="Speak answers [default: yes, when there is a speaker or --speak-to].",
+        ),
+        click.option("--speak-to", type=click.Path(path_type=Path), help="Write spoken answers to this WAV file."),
+        click.option(
+            "--voice",
+            envvar="EDGE_ASSISTANT_VOICE",
+            help="Voice id (models list --kind tts), espeak-ng, or a Piper .onnx.",
+        ),
+        click.option("--output-device", envvar="EDGE_ASSISTANT_OUTPUT_DEVICE", help="Speaker: index or name part."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+class Keys:
+    """Lines typed on stdin (Enter), read on a thread: push-to-talk and barge-in."""
+
+    def __init__(self) -> None:
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.on_line: Any = None
+        threading.Thread(target=self._read, name="keys", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in sys.stdin:
+            if self.on_line is not None:
+                self.on_line()
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait(self) -> bool:
+        """Block until Enter; False at end of input."""
+        return self.lines.get() is not None
+
+
+@click.command()
+@stt_options
+@click.option("--wake-word", metavar="PHRASE", help="Listen hands-free and answer what follows PHRASE (vosk).")
+@speak_options
+@click.option("--system", default=SYSTEM, show_default=True, help="System prompt.")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), help="Append every turn to this JSONL file.")
+@click.option("--turns", type=click.IntRange(1), help="Stop after this many answers.")
+@llm_options
+@pass_app
+def assistant(
+    app: App,
+    /,
+    input_spec: str | None,
+    device: str | None,
+    engine: str | None,
+    stt_model: str | None,
+    spoken: str | None,
+    silence: float,
+    max_utterance: float,
+    wake_word: str | None,
+    speak: bool | None,
+    speak_to: Path | None,
+    voice: str | None,
+    output_device: str | None,
+    system: str,
+    log_path: Path | None,
+    turns: int | None,
+    **llm: Any,
+) -> None:
+    """Ask by voice, hear the answer. In a terminal: press Enter, speak, and it answers; Enter again stops it.
+
+    With --wake-word it listens hands-free; with --input FILE it answers what the file asks and exits.
+    """
+    if silence == 0.6:
+        silence = 0.5  # conversational turns: answer sooner than note taking does
+    grammar = None
+    if wake_word and engine == "whisper":
+        raise UsageError("--wake-word needs a streaming engine: use --engine vosk with a vosk model")
+    recognizer, source = listen_setup(
+        app, input_spec, device, engine, stt_model, spoken, silence, max_utterance, grammar=grammar
+    )
+    if wake_word and recognizer.engine != "vosk":
+        raise UsageError(
+            "--wake-word needs the vosk engine: install a vosk model for your language "
+            "(edge-assistant models list --kind stt) and pass --engine vosk"
+        )
+    sink = speech_sink(app, speak, speak_to, output_device)
+    speaker = None if isinstance(sink, NullSink) else make_speaker(app.store, voice, spoken)
+    backend = open_backend(app, **llm)
+    display = LiveDisplay(echo_finals=False)
+    helper = Assistant(
+        recognizer,
+        backend,
+        Mouth(speaker, sink),
+        system=system,
+        log=TurnLog(log_path),
+        on_text=lambda piece: click.echo(piece, nl=False),
+        notify=status,
+        wake_word=wake_word,
+        on_transcript=lambda u: None if u.final else display.partial(u),
+    )
+    try:
+        helper.open()
+        if wake_word:
+            helper.spotter = WakeSpotter(recognizer._model, wake_word)
+        _run(helper, source, input_spec, turns, display, silence)
+    finally:
+        helper.close()
+        backend.close()
+    if isinstance(sink, WavSink) and sink.pieces:
+        status(f"spoken answers -> {sink.path}")
+
+
+def _respond(helper: Assistant, u: Utterance, display: LiveDisplay, silence: float) -> Turn | None:
+    display.final(u)
+    text = helper.after_wake_word(u.text)
+    if text is None:
+        return None
+    if not text:
+        status("(listening)")
+        return None
+    click.echo(f"> {text}")
+    turn = helper.answer(Utterance(text, u.start, u.end, True, u.words, u.language), endpoint_s=silence)
+    if turn.dropped:
+        status(f"(ignored: {turn.dropped})")
+        return None
+    click.echo("\n" + ("[stopped]" if turn.interrupted else ""))
+    return turn
+
+
+def _run(
+    helper: Assistant,
+    source: AudioSource,
+    input_spec: str | None,
+    turns: int | None,
+    display: LiveDisplay,
+    silence: float,
+) -> None:
+    answered = 0
+    if input_spec is not None:
+        for u in helper.utterances(source.chunks()):
+            if _respond(helper, u, display, silence):
+                answered += 1
+                if turns and answered >= turns:
+                    break
+        if not answered:
+            status("heard no question in the input")
+        status("live assistant: edge-assistant assistant (press Enter and speak)" if input_spec != "-" else "")
+        return
+    keys = Keys()
+    keys.on_line = helper.interrupt
+    if wake_word_or_handsfree(helper):
+        status(
+            f"listening{' for ' + repr(helper.wake_word) if helper.wake_word else ''}; Enter stops an answer, "
+            "Ctrl-C quits"
+        )
+        for u in helper.utterances(source.chunks()):
+            if _respond(helper, u, display, silence):
+                answered += 1
+                if turns and answered >= turns:
+                    return
+        return
+    while not turns or answered < turns:
+        status("press Enter and speak (Ctrl-C quits)")
+        keys.on_line = None
+        if not keys.wait():
+            return
+        keys.on_line = helper.interrupt
+        mic = open_source(None, getattr(source, "device_spec", None), on_overflow=status)
+        status("listening ...")
+        for u in helper.utterances(mic.chunks()):
+            mic.close()
+            if _respond(helper, u, display, silence):
+                answered += 1
+            break
+
+
+def wake_word_or_handsfree(helper: Assistant) -> bool:
+    """Hands-free with a wake word, or when stdin is not a terminal (nobody can press Enter)."""
+    return bool(helper.wake_word) or not sys.stdin.isatty()
