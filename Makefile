@@ -5,6 +5,12 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 
+define HAS_MIC
+import sys, sounddevice as sd
+sys.exit(0 if sys.stdin.isatty() and any(d["max_input_channels"] > 0 for d in sd.query_devices()) else 1)
+endef
+export HAS_MIC
+
 .PHONY: install run test bench bench-native lint clean
 
 install: $(STAMP)
@@ -19,9 +25,16 @@ $(STAMP): pyproject.toml scripts/install_llama.py scripts/system-deps.sh
 	$(BIN)/edge-assistant models pull --embedded >/dev/null
 	touch $@
 
+# The assistant on the embedded models: live when there is a microphone and a terminal, else one turn
+# from a question asked aloud in a WAV file, the spoken answer written to answer.wav.
 run: install
-	$(BIN)/edge-assistant doctor
-	$(BIN)/edge-assistant models list --installed
+	@if $(PY) -c "$$HAS_MIC" 2>/dev/null; then \
+		$(BIN)/edge-assistant assistant; \
+	else \
+		echo "no microphone here: one turn from edge_assistant/data/question.wav" >&2; \
+		$(BIN)/edge-assistant assistant --input edge_assistant/data/question.wav --speak-to answer.wav \
+			--log answer.jsonl; \
+	fi
 
 test: install
 	$(PY) -m pytest -q

@@ -123,41 +123,39 @@ class NoteWriter:
             )
         return ""
 
-    def _record(self, u: Utterance) -> str:
+    def _record(self, u: Utterance, translation: str | None) -> str:
         start, end = u.start + self._offset, u.end + self._offset
+        text = u.text if translation is None else f"{u.text}\n{translation}"
         if self.fmt == "txt":
-            return f"[{clock(start)} - {clock(end)}] {u.text}\n"
+            return f"[{clock(start)} - {clock(end)}] {u.text}{'' if translation is None else '  =>  ' + translation}\n"
         if self.fmt == "md":
-            return f"- `{clock(start)[:8]}` {u.text}\n"
+            return f"- `{clock(start)[:8]}` {u.text}{'' if translation is None else chr(10) + '  ' + translation}\n"
         if self.fmt == "srt":
-            return f"{self._index}\n{clock(start, ',')} --> {clock(end, ',')}\n{u.text}\n\n"
+            return f"{self._index}\n{clock(start, ',')} --> {clock(end, ',')}\n{text}\n\n"
         if self.fmt == "vtt":
-            return f"{clock(start)} --> {clock(end)}\n{u.text}\n\n"
+            return f"{clock(start)} --> {clock(end)}\n{text}\n\n"
         words = [
             {"word": w.text, "start": round(w.start, 3), "end": round(w.end, 3), "confidence": round(w.confidence, 3)}
             for w in u.words
         ]
-        return (
-            json.dumps(
-                {
-                    "type": "utterance",
-                    "start": round(u.start, 3),
-                    "end": round(u.end, 3),
-                    "text": u.text,
-                    "language": u.language,
-                    "words": words,
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-        )
+        record: dict[str, object] = {
+            "type": "utterance",
+            "start": round(u.start, 3),
+            "end": round(u.end, 3),
+            "text": u.text,
+            "language": u.language,
+            "words": words,
+        }
+        if translation is not None:
+            record["translation"] = translation
+        return json.dumps(record, ensure_ascii=False) + "\n"
 
-    def write(self, u: Utterance) -> None:
-        """Append one final utterance, durably."""
+    def write(self, u: Utterance, translation: str | None = None) -> None:
+        """Append one final utterance (with its translation, for an interpreter's transcript), durably."""
         self._index += 1
         self.count += 1
         self.words += len(u.text.split())
-        self._emit(self._record(u))
+        self._emit(self._record(u, translation))
 
     def append_text(self, text: str) -> None:
         """Append free text (a summary) as is."""

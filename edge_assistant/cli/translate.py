@@ -3,26 +3,98 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import UsageError
-from ..languages import language
+from ..languages import Language, language
+from ..modes.interpreter import Interpreter
 from ..modes.translate import Translator
-from .common import App, emit_json, json_option, llm_options, open_backend, pass_app
+from ..modes.voice import Mouth
+from ..notes import NoteWriter, format_for
+from ..stt.types import Utterance
+from ..tts.speaker import make_speaker
+from .assistant import speak_options, speech_sink
+from .audio import GracefulStop, LiveDisplay, listen_setup
+from .common import App, emit_json, json_option, llm_options, open_backend, pass_app, status
 
 
 @click.command()
 @click.argument("text", nargs=-1)
 @click.option("--to", "target", required=True, help="Target language: ISO code (ja, fr, de, ...) or name.")
-@click.option("--from", "source", help="Source language [default: detected by the model].")
+@click.option("--from", "source", help="Source language [default: detected by the model; English speech].")
+@click.option(
+    "-i",
+    "--input",
+    "input_spec",
+    metavar="FILE|-",
+    help="Translate speech from a WAV/FLAC file (or - for raw 16 kHz s16le on stdin).",
+)
+@click.option("-d", "--device", help="Translate speech from this microphone (index or name part; 'default').")
+@click.option("--engine", type=click.Choice(["vosk", "whisper"]), help="Speech engine [default: by model].")
+@click.option("--stt-model", envvar="EDGE_ASSISTANT_STT_MODEL", help="Speech model id or folder.")
+@click.option(
+    "--silence",
+    type=click.FloatRange(0.1, 10),
+    default=0.6,
+    show_default=True,
+    help="Seconds of silence that end an utterance.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Keep a bilingual transcript (speech mode).")
+@speak_options
 @llm_options
 @json_option
 @pass_app
-def translate(app: App, /, text: tuple[str, ...], target: str, source: str | None, as_json: bool, **llm: Any) -> None:
-    """Translate text (arguments or stdin), sentence by sentence, streamed to stdout."""
+def translate(
+    app: App,
+    /,
+    text: tuple[str, ...],
+    target: str,
+    source: str | None,
+    input_spec: str | None,
+    device: str | None,
+    engine: str | None,
+    stt_model: str | None,
+    silence: float,
+    output: Path | None,
+    speak: bool | None,
+    speak_to: Path | None,
+    voice: str | None,
+    output_device: str | None,
+    as_json: bool,
+    **llm: Any,
+) -> None:
+    """Translate text (arguments or stdin) or speech (--input, --device), sentence by sentence, as it comes.
+
+    Speech: each utterance is translated when it ends and printed beside the original; --speak says the
+    translation in the target language's voice; -o keeps a bilingual transcript that survives a crash.
+    """
     to_lang, from_lang = language(target), language(source) if source else None
+    if input_spec is not None or device is not None:
+        if text:
+            raise UsageError("give either text or --input/--device, not both")
+        _speech(
+            app,
+            to_lang,
+            from_lang,
+            input_spec,
+            device,
+            engine,
+            stt_model,
+            silence,
+            output,
+            speak,
+            speak_to,
+            voice,
+            output_device,
+            as_json,
+            llm,
+        )
+        return
+    if speak or speak_to or output:
+        raise UsageError("--speak, --speak-to and -o are for speech translation (--input or --device)")
     body = " ".join(text).strip() or (sys.stdin.read().strip() if not sys.stdin.isatty() else "")
     if not body:
         raise UsageError("nothing to translate: pass the text as arguments or on stdin")
@@ -57,3 +129,81 @@ def translate(app: App, /, text: tuple[str, ...], target: str, source: str | Non
                 "text": " ".join(r["translation"] for r in results),
             }
         )
+
+
+def _speech(
+    app: App,
+    to_lang: Language,
+    from_lang: Language | None,
+    input_spec: str | None,
+    device: str | None,
+    engine: str | None,
+    stt_model: str | None,
+    silence: float,
+    output: Path | None,
+    speak: bool | None,
+    speak_to: Path | None,
+    voice: str | None,
+    output_device: str | None,
+    as_json: bool,
+    llm: dict[str, Any],
+) -> None:
+    recognizer, source = listen_setup(
+        app,
+        input_spec,
+        None if device == "default" else device,
+        engine,
+        stt_model,
+        from_lang.code if from_lang else None,
+        silence,
+        30.0,
+    )
+    mouth = None
+    if speak or speak_to:
+        sink = speech_sink(app, True if speak_to is None else None, speak_to, output_device)
+        mouth = Mouth(make_speaker(app.store, voice, to_lang.code), sink)
+    backend = open_backend(app, **llm)
+    translator = Translator(backend, to_lang, from_lang)
+    writer = NoteWriter(output, format_for(output, None), source=source.name) if output else None
+    pairs: list[dict[str, object]] = []
+    display = LiveDisplay(echo_finals=False)
+
+    def show(u: Utterance, translation: str) -> None:
+        display.final(u)
+        pairs.append({"start": round(u.start, 3), "end": round(u.end, 3), "source": u.text, "translation": translation})
+        if not as_json:
+            click.echo(f"{u.text}\t=>\t{translation}")
+
+    interpreter = Interpreter(
+        recognizer, translator, mouth, writer, on_pair=show, on_partial=display.partial, live=input_spec is None
+    )
+    status(f"translating speech from {source.name} into {to_lang.name}; Ctrl-C to stop")
+    try:
+        recognizer.open()
+        if mouth is not None:
+            mouth.open()
+        backend.warm(translator.prefix())
+        if writer is not None:
+            writer.open()
+        with GracefulStop(source):
+            try:
+                interpreter.run(source.chunks())
+            except KeyboardInterrupt:
+                pass
+    finally:
+        if writer is not None:
+            writer.close()
+        if mouth is not None:
+            mouth.close()
+        recognizer.close()
+        backend.close()
+    if as_json:
+        emit_json(
+            {
+                "to": to_lang.code,
+                "from": from_lang.code if from_lang else None,
+                "model": backend.name,
+                "utterances": pairs,
+            }
+        )
+    status(f"translated {interpreter.count} utterances" + (f" -> {output}" if output else ""))

@@ -115,6 +115,8 @@ class Assistant:
     on_text: Callable[[str], None] = lambda piece: None
     on_transcript: Callable[[Utterance], None] = lambda u: None
     notify: Callable[[str], None] = lambda message: None
+    live: bool = True
+    """The input is a live microphone, which can hear the assistant's voice: gate it while speaking."""
     wake_word: str | None = None
     spotter: WakeSpotter | None = None
     """Listens for the wake word while the assistant speaks (barge-in by voice)."""
@@ -144,7 +146,7 @@ class Assistant:
         for chunk in chunks:
             self._delivered.append((chunk.end, time.perf_counter()))
             del self._delivered[:-200]
-            if self.mouth.gated:
+            if self.live and self.mouth.gated:
                 if self.spotter is not None and self.mouth.speaking.is_set() and self.spotter.feed(chunk):
                     self.notify("wake word: stopping the answer")
                     self.interrupt()

@@ -138,9 +138,14 @@ class Mouth:
         self._idle.set()
 
     @property
+    def audible(self) -> bool:
+        """Speech goes out of a loudspeaker (and so may come back in through a microphone)."""
+        return isinstance(self.sink, DeviceSink)
+
+    @property
     def gated(self) -> bool:
         """True while the assistant's own voice may reach the microphone."""
-        return self.speaking.is_set() or time.monotonic() < self.quiet_until
+        return self.audible and (self.speaking.is_set() or time.monotonic() < self.quiet_until)
 
     def _work(self) -> None:
         while True:
