@@ -37,12 +37,20 @@ def speakable(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-class SentenceSplitter:
-    """Feed text pieces as they stream; get whole sentences as soon as they end."""
+CLAUSE = re.compile(r"[,;:]\s")
 
-    def __init__(self, min_chars: int = 12) -> None:
+
+class SentenceSplitter:
+    """Feed text pieces as they stream; get whole sentences as soon as they end.
+
+    With `eager_words`, the very first piece may end at a comma once it has that many words, so a long
+    first sentence starts being spoken sooner.
+    """
+
+    def __init__(self, min_chars: int = 12, eager_words: int = 0) -> None:
         self.buffer = ""
         self.min_chars = min_chars
+        self.eager_words = eager_words
 
     def feed(self, piece: str) -> Iterator[str]:
         self.buffer += piece
@@ -55,6 +63,17 @@ class SentenceSplitter:
                 yield sentence
 
     def _cut(self) -> int | None:
+        cut = self._sentence_cut()
+        if cut is None and self.eager_words:
+            for match in CLAUSE.finditer(self.buffer):
+                if len(self.buffer[: match.start()].split()) >= self.eager_words:
+                    cut = match.end()
+                    break
+        if cut is not None:
+            self.eager_words = 0
+        return cut
+
+    def _sentence_cut(self) -> int | None:
         newline = self.buffer.find("\n")
         for match in END.finditer(self.buffer):
             if match.end() == len(self.buffer) and not match.group(3):

@@ -18,7 +18,7 @@ from ..modes.wake import WakeSpotter
 from ..stt.types import Utterance
 from ..tts.speaker import make_speaker
 from .audio import LiveDisplay, listen_setup, stt_options
-from .common import App, llm_options, open_backend, pass_app, status
+from .common import App, llm_options, open_backend, pass_app, status, voice_threads
 
 
 def speech_sink(app: App, speak: bool | None, speak_to: Path | None, output_device: str | None) -> SpeechSink:
@@ -126,6 +126,8 @@ def assistant(
         )
     sink = speech_sink(app, speak, speak_to, output_device)
     speaker = None if isinstance(sink, NullSink) else make_speaker(app.store, voice, spoken)
+    if speaker is not None:
+        llm["threads"] = voice_threads(app, llm["threads"])
     backend = open_backend(app, **llm)
     display = LiveDisplay(echo_finals=False)
     helper = Assistant(
@@ -178,6 +180,8 @@ def _run(
 ) -> None:
     answered = 0
     if input_spec is not None:
+        if input_spec != "-" and not sys.stdin.isatty():
+            Keys().on_line = helper.interrupt  # Enter (a line on stdin) stops an answer
         for u in helper.utterances(source.chunks()):
             if _respond(helper, u, display, silence):
                 answered += 1

@@ -36,6 +36,8 @@ RESET = re.compile(
 )
 OPTIONS = GenerationOptions(temperature=0.2, top_k=40, repeat_penalty=1.1, seed=None, max_tokens=160)
 ECHO_SIMILARITY = 0.6
+EAGER_WORDS = 6
+"""A first sentence may be spoken from its first comma once it has this many words (sooner first audio)."""
 ECHO_WINDOW = 20.0
 """Seconds after an answer during which a transcript repeating it counts as an echo."""
 
@@ -196,7 +198,7 @@ class Assistant:
         self.barge.clear()
         self.mouth.start_turn()
         reply = Reply()
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(eager_words=EAGER_WORDS)
         started = time.perf_counter()
         first_sentence: float | None = None
         stream = self.conversation.ask(text, reply)
@@ -213,18 +215,21 @@ class Assistant:
                 for sentence in splitter.flush():
                     first_sentence = first_sentence or time.perf_counter()
                     self.mouth.say(sentence)
+                self.mouth.finish()
         except KeyboardInterrupt:
             turn.interrupted = True
             raise
         finally:
             stream.close()
-            if turn.interrupted:
+            if turn.interrupted or self.barge.is_set():
+                turn.interrupted = True
                 self.mouth.interrupt()
+                self.mouth.finish(timeout=2)
             turn.answer = reply.text
-            self._finish(turn, reply, utterance, spoke_at, heard, started, first_sentence, endpoint_s)
+            self._record(turn, reply, utterance, spoke_at, heard, started, first_sentence, endpoint_s)
         return turn
 
-    def _finish(
+    def _record(
         self,
         turn: Turn,
         reply: Reply,
@@ -235,22 +240,18 @@ class Assistant:
         first_sentence: float | None,
         endpoint_s: float,
     ) -> None:
-        try:
-            if not turn.interrupted:
-                self.mouth.finish()
-        finally:
-            self._last_answer, self._last_answer_at = " ".join(self.mouth.spoken) or turn.answer, time.monotonic()
-            t = turn.timings
-            t.endpoint_s = endpoint_s
-            if spoke_at is not None:
-                t.stt_s = max(0.0, heard - spoke_at - endpoint_s)
-            t.ttft_s = reply.timings.ttft
-            t.first_sentence_s = (first_sentence - started) if first_sentence else 0.0
-            t.tts_s = self.mouth.synth_seconds or 0.0
-            if spoke_at is not None and self.mouth.first_audio is not None:
-                t.first_audio_s = self.mouth.first_audio - spoke_at
-            t.total_s = time.perf_counter() - heard
-            self.log.write(turn)
+        self._last_answer, self._last_answer_at = " ".join(self.mouth.spoken) or turn.answer, time.monotonic()
+        t = turn.timings
+        t.endpoint_s = endpoint_s
+        if spoke_at is not None:
+            t.stt_s = max(0.0, heard - spoke_at - endpoint_s)
+        t.ttft_s = reply.timings.ttft
+        t.first_sentence_s = (first_sentence - started) if first_sentence else 0.0
+        t.tts_s = self.mouth.synth_seconds or 0.0
+        if spoke_at is not None and self.mouth.first_audio is not None:
+            t.first_audio_s = self.mouth.first_audio - spoke_at
+        t.total_s = time.perf_counter() - heard
+        self.log.write(turn)
 
     def is_echo(self, text: str) -> bool:
         """A transcript that repeats what the assistant just said (its own voice leaking into the microphone)."""
