@@ -305,7 +305,7 @@ def test_bad_inputs(args: list[str], message: str) -> None:
 
 
 def test_no_speaker_falls_back_to_a_wav_file(hermetic: Path) -> None:
-    code, out, err = run("assistant", "--input", str(QUESTION))
+    code, _out, err = run("assistant", "--input", str(QUESTION))
     assert code == 0, err
     assert "no audio output device" in err and str(hermetic / "answers.wav") in err
     assert (hermetic / "answers.wav").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -186,11 +187,8 @@ def _speech(
         backend.warm(translator.prefix())
         if writer is not None:
             writer.open()
-        with GracefulStop(source):
-            try:
-                interpreter.run(source.chunks())
-            except KeyboardInterrupt:
-                pass
+        with GracefulStop(source), contextlib.suppress(KeyboardInterrupt):
+            interpreter.run(source.chunks())
     finally:
         if writer is not None:
             writer.close()
