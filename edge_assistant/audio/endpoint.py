@@ -30,6 +30,9 @@ class EndpointSettings:
     """RMS (of 32768) below which a frame is silence whatever the noise floor."""
     floor_ratio: float = 3.0
     """A frame is speech when its RMS exceeds the noise floor times this."""
+    pause: float = 0.1
+    """Seconds of silence after which a 'pause' boundary is reported (the utterance may be ending): a
+    recognizer can start on the audio so far while the endpointer waits for the full trailing silence."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class Boundary:
     """An utterance starts or ends at `time` (seconds from the stream start)."""
 
     kind: str
-    """start, end (trailing silence) or cut (max length reached)."""
+    """start, pause (short silence: maybe the end), end (trailing silence) or cut (max length reached)."""
     time: float
 
 
@@ -52,6 +55,7 @@ class Endpointer:
         self.last_voice = 0.0
         self._run = 0.0
         self._run_start = 0.0
+        self._paused = False
         self._pending = np.zeros(0, dtype=np.int16)
         self._pending_start = 0.0
 
@@ -93,12 +97,16 @@ class Endpointer:
             return []
         if voice:
             self.last_voice = t1
+            self._paused = False
         if t1 - self.last_voice >= s.trailing_silence:
             self.in_speech, self._run = False, 0.0
             return [Boundary("end", self.last_voice)]
         if t1 - self.speech_start >= s.max_utterance:
             self.speech_start = t1
             return [Boundary("cut", t1)]
+        if not self._paused and 0 < s.pause < s.trailing_silence and t1 - self.last_voice >= s.pause:
+            self._paused = True
+            return [Boundary("pause", self.last_voice)]
         return []
 
     def finish(self) -> list[Boundary]:

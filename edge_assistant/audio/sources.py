@@ -23,7 +23,7 @@ from ..errors import AudioError, UsageError
 from .chunk import RATE, AudioChunk
 
 log = logging.getLogger(__name__)
-CHUNK_SECONDS = 0.1
+CHUNK_SECONDS = 0.05
 COMMON_RATES = (16000, 48000, 44100, 32000, 22050, 8000)
 
 

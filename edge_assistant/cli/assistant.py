@@ -18,7 +18,7 @@ from ..modes.wake import WakeSpotter
 from ..stt.types import Utterance
 from ..tts.speaker import make_speaker
 from .audio import LiveDisplay, listen_setup, stt_options
-from .common import App, llm_options, open_backend, pass_app, status, voice_threads
+from .common import App, llm_options, open_backend, pass_app, status
 
 
 def speech_sink(app: App, speak: bool | None, speak_to: Path | None, output_device: str | None) -> SpeechSink:
@@ -117,7 +117,7 @@ def assistant(
     if wake_word and engine == "whisper":
         raise UsageError("--wake-word needs a streaming engine: use --engine vosk with a vosk model")
     recognizer, source = listen_setup(
-        app, input_spec, device, engine, stt_model, spoken, silence, max_utterance, grammar=grammar
+        app, input_spec, device, engine, stt_model, spoken, silence, max_utterance, grammar=grammar, fast=True
     )
     if wake_word and recognizer.engine != "vosk":
         raise UsageError(
@@ -125,9 +125,7 @@ def assistant(
             "(edge-assistant models list --kind stt) and pass --engine vosk"
         )
     sink = speech_sink(app, speak, speak_to, output_device)
-    speaker = None if isinstance(sink, NullSink) else make_speaker(app.store, voice, spoken)
-    if speaker is not None:
-        llm["threads"] = voice_threads(app, llm["threads"])
+    speaker = None if isinstance(sink, NullSink) else make_speaker(app.store, voice, spoken, app.machine.physical_cores)
     backend = open_backend(app, **llm)
     display = LiveDisplay(echo_finals=False)
     helper = Assistant(

@@ -149,12 +149,13 @@ def listen_setup(
     max_utterance: float,
     grammar: list[str] | None = None,
     realtime: bool = False,
+    fast: bool = False,
 ) -> tuple[Any, Any]:
     """The recognizer (checked) and the audio source (not yet opened)."""
     lang = parse_language(spoken).code if spoken else None
     endpoint = EndpointSettings(trailing_silence=silence, max_utterance=max_utterance)
     recognizer = make_recognizer(
-        app.store, engine, stt_model, lang, endpoint, threads=app.machine.physical_cores, grammar=grammar
+        app.store, engine, stt_model, lang, endpoint, threads=app.machine.physical_cores, grammar=grammar, fast=fast
     )
     source = open_source(input_spec, device, realtime=realtime, on_overflow=status)
     source.check()

@@ -99,7 +99,42 @@ def _print_stt(rows: list[dict[str, Any]]) -> None:
         )
 
 
-SECTIONS = ("llm", "stt")
+def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
+    from ..audio.endpoint import EndpointSettings
+    from ..bench.voice import as_dict as voice_dict
+    from ..bench.voice import measure_voice
+    from ..stt.select import make_recognizer
+    from ..tts.speaker import make_speaker
+    from .common import open_backend
+
+    silence = 0.5
+    recognizer = make_recognizer(
+        app.store, endpoint=EndpointSettings(trailing_silence=silence), threads=app.machine.physical_cores, fast=True
+    )
+    speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
+    backend = open_backend(app, spec, "local", None, None, None, 4096, False)
+    status(f"measuring voice latency ({recognizer.name} -> {backend.name} -> {speaker.name}), in real time ...")
+    try:
+        return voice_dict(measure_voice(recognizer, backend, speaker, app.paths.home / "cache" / "bench", silence))
+    finally:
+        backend.close()
+
+
+def _print_voice(v: dict[str, Any]) -> None:
+    click.echo(
+        f"\nVoice: end of speech -> first spoken audio ({v['stt']} -> {v['llm']} -> {v['voice']}; "
+        f"{v['turns']} questions in real time)"
+    )
+    p = v["parts"]
+    click.echo(
+        f"- median {v['first_audio_s'] * 1000:.0f} ms (worst {v['worst_s'] * 1000:.0f} ms): endpointing "
+        f"{p.get('endpoint_s', 0) * 1000:.0f} + recognition {p.get('stt_s', 0) * 1000:.0f} + first token "
+        f"{p.get('ttft_s', 0) * 1000:.0f} ms, first sentence at {p.get('first_sentence_s', 0) * 1000:.0f} ms, "
+        f"its synthesis {p.get('tts_s', 0) * 1000:.0f} ms"
+    )
+
+
+SECTIONS = ("llm", "stt", "voice")
 
 
 @click.command()
@@ -135,8 +170,9 @@ def bench(
     wanted = set(sections or SECTIONS)
     llm_rows = _llm_section(app, models, threads, repetitions, native, bandwidth) if "llm" in wanted else []
     stt_rows = _stt_section(app) if "stt" in wanted else []
+    voice = _voice_section(app, models[0] if models else None) if "voice" in wanted else None
     if as_json:
-        emit_json({"machine": machine, "llm": llm_rows, "stt": stt_rows})
+        emit_json({"machine": machine, "llm": llm_rows, "stt": stt_rows, "voice": voice})
         return
     click.echo(
         f"machine: {app.machine.arch}, {app.machine.physical_cores} cores ({app.machine.feature_line()}); "
@@ -146,3 +182,5 @@ def bench(
         _print_llm(llm_rows, bandwidth)
     if stt_rows:
         _print_stt(stt_rows)
+    if voice:
+        _print_voice(voice)

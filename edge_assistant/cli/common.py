@@ -119,11 +119,6 @@ def generation_options(func: Any) -> Any:
     return func
 
 
-def voice_threads(app: App, threads: int | None) -> int:
-    """Threads for the language model while a voice speaks at the same time: one core is left to the voice."""
-    return threads or max(1, app.machine.physical_cores - 1)
-
-
 def open_backend(
     app: App,
     model: str | None,

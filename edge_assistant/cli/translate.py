@@ -19,7 +19,7 @@ from ..stt.types import Utterance
 from ..tts.speaker import make_speaker
 from .assistant import speak_options, speech_sink
 from .audio import GracefulStop, LiveDisplay, listen_setup
-from .common import App, emit_json, json_option, llm_options, open_backend, pass_app, status, voice_threads
+from .common import App, emit_json, json_option, llm_options, open_backend, pass_app, status
 
 
 @click.command()
@@ -162,8 +162,7 @@ def _speech(
     mouth = None
     if speak or speak_to:
         sink = speech_sink(app, True if speak_to is None else None, speak_to, output_device)
-        mouth = Mouth(make_speaker(app.store, voice, to_lang.code), sink)
-        llm["threads"] = voice_threads(app, llm["threads"])
+        mouth = Mouth(make_speaker(app.store, voice, to_lang.code, app.machine.physical_cores), sink)
     backend = open_backend(app, **llm)
     translator = Translator(backend, to_lang, from_lang)
     writer = NoteWriter(output, format_for(output, None), source=source.name) if output else None

@@ -208,6 +208,7 @@ class Assistant:
                 for sentence in splitter.feed(piece):
                     first_sentence = first_sentence or time.perf_counter()
                     self.mouth.say(sentence)
+                    self.mouth.wait_synthesized()  # the model and the voice take turns on the CPU
                 if self.barge.is_set():
                     turn.interrupted = True
                     break

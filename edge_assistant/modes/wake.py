@@ -17,7 +17,7 @@ class WakeSpotter:
 
         self.phrase = phrase.lower().strip()
         self._pattern = re.compile(rf"\b{re.escape(self.phrase)}\b")
-        self._rec = vosk.KaldiRecognizer(model, RATE, json.dumps([self.phrase, "[unk]"]))
+        self._rec = vosk.KaldiRecognizer(model, RATE, json.dumps([self.phrase, "[unk]"], ensure_ascii=False))
 
     def feed(self, chunk: AudioChunk) -> bool:
         if self._rec.AcceptWaveform(chunk.pcm):

@@ -84,8 +84,10 @@ def make_recognizer(
     endpoint: EndpointSettings | None = None,
     threads: int = 0,
     grammar: list[str] | None = None,
+    fast: bool = False,
 ) -> Recognizer:
-    """The recognizer the options ask for (not yet opened)."""
+    """The recognizer the options ask for (not yet opened). `fast`: least delay after speech (conversation)
+    rather than word timings and beam search (notes)."""
     path, kind, name = choose_stt(store, engine, model, language)
     if kind == "vosk":
         from .vosk import VoskRecognizer
@@ -96,4 +98,12 @@ def make_recognizer(
         raise UsageError("a grammar or wake word needs the vosk engine (--engine vosk)")
     from .whisper import WhisperRecognizer
 
-    return WhisperRecognizer(path, name=name, language=language, threads=threads, endpoint=endpoint)
+    return WhisperRecognizer(
+        path,
+        name=name,
+        language=language,
+        threads=threads,
+        endpoint=endpoint,
+        beam_size=1 if fast else 5,
+        word_timestamps=not fast,
+    )

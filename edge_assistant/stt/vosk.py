@@ -60,7 +60,7 @@ class VoskRecognizer:
         if self._model is None:
             raise RuntimeError("recognizer is not open")
         if self.grammar:
-            rec = vosk.KaldiRecognizer(self._model, RATE, json.dumps([*self.grammar, "[unk]"]))
+            rec = vosk.KaldiRecognizer(self._model, RATE, json.dumps([*self.grammar, "[unk]"], ensure_ascii=False))
         else:
             rec = vosk.KaldiRecognizer(self._model, RATE)
         rec.SetWords(True)

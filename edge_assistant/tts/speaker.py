@@ -110,11 +110,13 @@ def _onnx_file(item: Installed, asset: AssetModel | None) -> Path:
     return found[0]
 
 
-def _piper(store: Store, item: Installed) -> Speaker:
+def _piper(store: Store, item: Installed, threads: int = 1) -> Speaker:
     from .piper import PiperSpeaker
 
     asset = store.catalog.assets.get(item.id)
-    return PiperSpeaker(_onnx_file(item, asset), name=item.id, language=asset.language if asset else None)
+    return PiperSpeaker(
+        _onnx_file(item, asset), name=item.id, language=asset.language if asset else None, threads=threads
+    )
 
 
 def _espeak(language: str | None) -> Speaker:
@@ -127,7 +129,7 @@ def _espeak(language: str | None) -> Speaker:
     return EspeakSpeaker(tag)
 
 
-def make_speaker(store: Store, voice: str | None = None, language: str | None = None) -> Speaker:
+def make_speaker(store: Store, voice: str | None = None, language: str | None = None, threads: int = 1) -> Speaker:
     """The voice to use, not yet opened.
 
     An explicit `voice` (a catalog id, 'espeak-ng', or a path to a Piper .onnx) wins. Otherwise, by language
@@ -135,23 +137,25 @@ def make_speaker(store: Store, voice: str | None = None, language: str | None = 
     that language, else espeak-ng.
     """
     if voice:
-        return _explicit(store, voice.strip(), language)
+        return _explicit(store, voice.strip(), language, threads)
     raw, code = _language_code(language or "en")
     if code == "en" and (joe := store.find("tts", JOE)):
-        return _piper(store, joe)
+        return _piper(store, joe, threads)
     for item in store.installed("tts"):
         asset = store.catalog.assets.get(item.id)
         if asset and asset.engine == "piper" and asset.language == code:
-            return _piper(store, item)
+            return _piper(store, item, threads)
     log.debug("no installed Piper voice speaks %s; using espeak-ng", code)
     return _espeak(raw)
 
 
-def _explicit(store: Store, voice: str, language: str | None) -> Speaker:
+def _explicit(store: Store, voice: str, language: str | None, threads: int = 1) -> Speaker:
     if voice.lower().endswith(".onnx") and Path(voice).expanduser().is_file():
         from .piper import PiperSpeaker
 
-        return PiperSpeaker(Path(voice).expanduser(), language=_language_code(language)[1] if language else None)
+        return PiperSpeaker(
+            Path(voice).expanduser(), language=_language_code(language)[1] if language else None, threads=threads
+        )
     key = voice.lower()
     if key == ESPEAK:
         return _espeak(language)
@@ -166,4 +170,4 @@ def _explicit(store: Store, voice: str, language: str | None) -> Speaker:
         raise NotInstalledError(f"{asset.id} is not installed; get it with: edge-assistant models pull {asset.id}")
     if language and _language_code(language)[1] != asset.language:
         log.warning("voice %s speaks %s, not %s", asset.id, asset.language, language)
-    return _piper(store, item)
+    return _piper(store, item, threads)
