@@ -89,7 +89,10 @@ def _stt_section(app: App) -> list[dict[str, Any]]:
 
 
 def _print_stt(rows: list[dict[str, Any]]) -> None:
-    click.echo("\nSpeech to text (a fixed ~30 s English speech file, processed as fast as possible)")
+    click.echo(
+        "\nSpeech to text (a fixed ~30 s English speech file: real-time factor as fast as it goes; delay of the "
+        "final text with the audio paced in real time)"
+    )
     for r in rows:
         click.echo(
             f"- {r['model']} ({r['engine']}): RTF {r['rtf']:.3f} on {r['audio_s']:.1f} s, {r['utterances']} "

@@ -115,8 +115,10 @@ class WhisperRecognizer:
                 kept.append(chunk)
                 for b in endpointer.feed(chunk):
                     if b.kind == "start":
-                        kept, early = [c for c in kept if c.end > b.time - PRE_ROLL], None
+                        kept = [c for c in kept if c.end > b.time - PRE_ROLL]
                     elif b.kind == "pause":
+                        if early is not None:
+                            early[1].cancel()  # a newer pause supersedes a job that has not started
                         early = (b.time, pool.submit(self._segment, list(kept), b.time + POST_ROLL))
                     else:
                         if b.kind == "end" and early is not None and early[0] == b.time:
