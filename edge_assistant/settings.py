@@ -100,3 +100,33 @@ class LlmSettings:
     """Upper bound on the context, in tokens (memory grows with it)."""
     force: bool = False
     """Load a model even when it does not fit in memory."""
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """Where speech comes from and how it is recognised."""
+
+    input_spec: str | None = None
+    """A WAV/FLAC file, '-' for raw 16 kHz s16le on stdin, or None for the microphone."""
+    device: str | None = None
+    """Microphone: index or name part; None for the default."""
+    engine: str | None = None
+    """vosk or whisper; None: by the model."""
+    stt_model: str | None = None
+    language: str | None = None
+    """Spoken language (ISO code or name); None: English / auto."""
+    silence: float = 0.6
+    """Seconds of silence that end an utterance."""
+    max_utterance: float = 30.0
+    """Seconds after which an utterance is cut."""
+
+
+@dataclass(frozen=True)
+class SpeakSettings:
+    """Where spoken answers go."""
+
+    speak: bool | None = None
+    """True: to a speaker (fail without one); False: nowhere; None: a speaker, else a WAV file."""
+    speak_to: Path | None = None
+    voice: str | None = None
+    output_device: str | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 from ..errors import UsageError
 from ..llm.conversation import Conversation
 from ..llm.options import GenerationOptions, Reply
+from ..settings import LlmSettings
 from .common import App, emit_json, generation_options, json_option, llm_options, open_backend, pass_app, status
 
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
@@ -57,13 +59,13 @@ def ask(
     temperature: float,
     max_tokens: int,
     seed: int | None,
-    **llm: Any,
+    llm: LlmSettings,
 ) -> None:
     """Answer one question, streamed to stdout (the question from the arguments, or stdin)."""
     text = " ".join(prompt).strip() or (sys.stdin.read().strip() if not sys.stdin.isatty() else "")
     if not text:
         raise UsageError('ask what? e.g. edge-assistant ask "What is the capital of France?"')
-    backend = open_backend(app, **llm)
+    backend = open_backend(app, llm)
     conversation = Conversation(backend, system or None, _options(temperature, max_tokens, seed), notify=status)
     reply = Reply()
     try:
@@ -106,11 +108,11 @@ def _readline_history(app: App) -> Path | None:
 @llm_options
 @generation_options
 @pass_app
-def chat(app: App, /, system: str, temperature: float, max_tokens: int, seed: int | None, **llm: Any) -> None:
+def chat(app: App, /, system: str, temperature: float, max_tokens: int, seed: int | None, llm: LlmSettings) -> None:
     """Talk with the model: one line a turn, history kept within the context. Works with piped stdin too."""
     interactive = sys.stdin.isatty()
     history = _readline_history(app) if interactive else None
-    backend = open_backend(app, **llm)
+    backend = open_backend(app, llm)
     conversation = Conversation(backend, system or None, _options(temperature, max_tokens, seed), notify=status)
     if hasattr(backend, "warm") and conversation.prefix:
         backend.warm(conversation.prefix)
@@ -136,7 +138,7 @@ def chat(app: App, /, system: str, temperature: float, max_tokens: int, seed: in
                     status("conversation reset")
                 elif command == "/model" and arg:
                     backend.close()
-                    backend = open_backend(app, **{**llm, "model": arg.strip()})
+                    backend = open_backend(app, replace(llm, model=arg.strip()))
                     conversation.backend = backend
                     status(f"now chatting with {backend.name}")
                 else:

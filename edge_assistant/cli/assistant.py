@@ -15,35 +15,39 @@ from ..errors import AudioError, UsageError
 from ..modes.assistant import SYSTEM, Assistant, Turn, TurnLog
 from ..modes.voice import DeviceSink, Mouth, NullSink, SpeechSink, WavSink
 from ..modes.wake import WakeSpotter
+from ..settings import ListenSettings, LlmSettings, SpeakSettings
 from ..stt.types import Utterance
+from ..stt.vosk import VoskRecognizer
 from ..tts.speaker import make_speaker
-from .audio import LiveDisplay, listen_setup, stt_options
-from .common import App, llm_options, open_backend, pass_app, status
+from .audio import LiveDisplay, listen_options, listen_setup
+from .common import App, grouped, llm_options, open_backend, pass_app, status
 
 
-def speech_sink(app: App, speak: bool | None, speak_to: Path | None, output_device: str | None) -> SpeechSink:
+def speech_sink(app: App, speak: SpeakSettings) -> SpeechSink:
     """--speak-to FILE, --no-speak, or the sound card (a WAV file when there is none and --speak was not asked)."""
-    if speak_to is not None:
-        return WavSink(speak_to)
-    if speak is False:
+    if speak.speak_to is not None:
+        return WavSink(speak.speak_to)
+    if speak.speak is False:
         return NullSink()
     try:
-        find_device(output_device, "output")
+        find_device(speak.output_device, "output")
     except AudioError as exc:
-        if speak:
+        if speak.speak:
             raise
         fallback = app.paths.home / "answers.wav"
         status(f"{exc}: spoken answers go to {fallback}")
         return WavSink(fallback)
-    return DeviceSink(output_device)
+    return DeviceSink(speak.output_device)
 
 
-def speak_options(func: Any) -> Any:
-    options = [
+speak_options = grouped(
+    "speak",
+    SpeakSettings,
+    [
         click.option(
             "--speak/--no-speak",
             default=None,
-            help="Speak answers [default: yes, when there is a speaker or --speak-to].",
+            help="Speak answers [default: yes, to a speaker, else to a WAV file in the data home].",
         ),
         click.option("--speak-to", type=click.Path(path_type=Path), help="Write spoken answers to this WAV file."),
         click.option(
@@ -52,10 +56,9 @@ def speak_options(func: Any) -> Any:
             help="Voice id (models list --kind tts), espeak-ng, or a Piper .onnx.",
         ),
         click.option("--output-device", envvar="EDGE_ASSISTANT_OUTPUT_DEVICE", help="Speaker: index or name part."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ],
+)
+"""The options of a command that speaks, as `speak: SpeakSettings`."""
 
 
 class Keys:
@@ -79,7 +82,7 @@ class Keys:
 
 
 @click.command()
-@stt_options
+@listen_options(silence=0.5)
 @click.option("--wake-word", metavar="PHRASE", help="Listen hands-free and answer what follows PHRASE (vosk).")
 @speak_options
 @click.option("--system", default=SYSTEM, show_default=True, help="System prompt.")
@@ -90,43 +93,33 @@ class Keys:
 def assistant(
     app: App,
     /,
-    input_spec: str | None,
-    device: str | None,
-    engine: str | None,
-    stt_model: str | None,
-    spoken: str | None,
-    silence: float,
-    max_utterance: float,
+    listen: ListenSettings,
     wake_word: str | None,
-    speak: bool | None,
-    speak_to: Path | None,
-    voice: str | None,
-    output_device: str | None,
+    speak: SpeakSettings,
     system: str,
     log_path: Path | None,
     turns: int | None,
-    **llm: Any,
+    llm: LlmSettings,
 ) -> None:
     """Ask by voice, hear the answer. In a terminal: press Enter, speak, and it answers; Enter again stops it.
 
     With --wake-word it listens hands-free; with --input FILE it answers what the file asks and exits.
     """
-    if silence == 0.6:
-        silence = 0.5  # conversational turns: answer sooner than note taking does
-    grammar = None
-    if wake_word and engine == "whisper":
+    if wake_word and listen.engine == "whisper":
         raise UsageError("--wake-word needs a streaming engine: use --engine vosk with a vosk model")
-    recognizer, source = listen_setup(
-        app, input_spec, device, engine, stt_model, spoken, silence, max_utterance, grammar=grammar, fast=True
-    )
-    if wake_word and recognizer.engine != "vosk":
+    recognizer, source = listen_setup(app, listen, fast=True)
+    if wake_word and not isinstance(recognizer, VoskRecognizer):
         raise UsageError(
             "--wake-word needs the vosk engine: install a vosk model for your language "
             "(edge-assistant models list --kind stt) and pass --engine vosk"
         )
-    sink = speech_sink(app, speak, speak_to, output_device)
-    speaker = None if isinstance(sink, NullSink) else make_speaker(app.store, voice, spoken, app.machine.physical_cores)
-    backend = open_backend(app, **llm)
+    sink = speech_sink(app, speak)
+    speaker = (
+        None
+        if isinstance(sink, NullSink)
+        else make_speaker(app.store, speak.voice, listen.language, app.machine.physical_cores)
+    )
+    backend = open_backend(app, llm)
     display = LiveDisplay(echo_finals=False)
     helper = Assistant(
         recognizer,
@@ -138,12 +131,13 @@ def assistant(
         notify=status,
         wake_word=wake_word,
         on_transcript=lambda u: None if u.final else display.partial(u),
+        live=listen.input_spec is None,
     )
     try:
         helper.open()
-        if wake_word:
-            helper.spotter = WakeSpotter(recognizer._model, wake_word)
-        _run(helper, source, input_spec, turns, display, silence)
+        if wake_word and isinstance(recognizer, VoskRecognizer):
+            helper.spotter = WakeSpotter(recognizer.model, wake_word)
+        _run(helper, source, listen, turns, display)
     finally:
         helper.close()
         backend.close()
@@ -152,6 +146,7 @@ def assistant(
 
 
 def _respond(helper: Assistant, u: Utterance, display: LiveDisplay, silence: float) -> Turn | None:
+    """Answer a final utterance (the part after the wake word, with one); None when nothing was answered."""
     display.final(u)
     text = helper.after_wake_word(u.text)
     if text is None:
@@ -169,13 +164,10 @@ def _respond(helper: Assistant, u: Utterance, display: LiveDisplay, silence: flo
 
 
 def _run(
-    helper: Assistant,
-    source: AudioSource,
-    input_spec: str | None,
-    turns: int | None,
-    display: LiveDisplay,
-    silence: float,
+    helper: Assistant, source: AudioSource, listen: ListenSettings, turns: int | None, display: LiveDisplay
 ) -> None:
+    """Answer until the input ends, `turns` answers are given, or Ctrl-C."""
+    input_spec, silence = listen.input_spec, listen.silence
     answered = 0
     if input_spec is not None:
         if input_spec != "-" and not sys.stdin.isatty():

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..audio.endpoint import EndpointSettings
-from ..audio.sources import _sounddevice, open_source, supported_rates
+from ..audio.sources import AudioSource, _sounddevice, open_source, supported_rates
 from ..errors import AudioError
 from ..languages import language as parse_language
 from ..modes.transcribe import Transcriber, summarize
 from ..notes import NoteWriter, clock, format_for
+from ..settings import ListenSettings, LlmSettings
+from ..stt.recognizer import Recognizer
 from ..stt.select import make_recognizer
 from ..stt.types import Utterance
-from .common import App, emit_json, json_option, llm_options, open_backend, pass_app, status
+from .common import App, emit_json, grouped, json_option, llm_options, open_backend, pass_app, status
 
 
 @click.command()
@@ -61,8 +64,8 @@ def devices(app: App, as_json: bool) -> None:
         )
 
 
-def stt_options(func: Any) -> Any:
-    """Options of every command that listens."""
+def listen_options(silence: float = 0.6, language: bool = True, max_utterance: bool = True) -> Callable[[Any], Any]:
+    """The options of a command that listens, as `listen: ListenSettings`."""
     options = [
         click.option(
             "-i",
@@ -74,25 +77,29 @@ def stt_options(func: Any) -> Any:
         click.option("-d", "--device", envvar="EDGE_ASSISTANT_DEVICE", help="Microphone: index or name part."),
         click.option("--engine", type=click.Choice(["vosk", "whisper"]), help="Speech engine [default: by model]."),
         click.option("--stt-model", envvar="EDGE_ASSISTANT_STT_MODEL", help="Speech model id or folder."),
-        click.option("--language", "spoken", help="Spoken language (ISO code) [default: English / auto]."),
+    ]
+    if language:
+        options.append(click.option("--language", help="Spoken language (ISO code) [default: English / auto]."))
+    options.append(
         click.option(
             "--silence",
             type=click.FloatRange(0.1, 10),
-            default=0.6,
+            default=silence,
             show_default=True,
             help="Seconds of silence that end an utterance.",
-        ),
-        click.option(
-            "--max-utterance",
-            type=click.FloatRange(1, 600),
-            default=30.0,
-            show_default=True,
-            help="Seconds after which an utterance is cut.",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+        )
+    )
+    if max_utterance:
+        options.append(
+            click.option(
+                "--max-utterance",
+                type=click.FloatRange(1, 600),
+                default=30.0,
+                show_default=True,
+                help="Seconds after which an utterance is cut.",
+            )
+        )
+    return grouped("listen", ListenSettings, options)
 
 
 class GracefulStop:
@@ -139,31 +146,28 @@ class LiveDisplay:
 
 
 def listen_setup(
-    app: App,
-    input_spec: str | None,
-    device: str | None,
-    engine: str | None,
-    stt_model: str | None,
-    spoken: str | None,
-    silence: float,
-    max_utterance: float,
-    grammar: list[str] | None = None,
-    realtime: bool = False,
-    fast: bool = False,
-) -> tuple[Any, Any]:
-    """The recognizer (checked) and the audio source (not yet opened)."""
-    lang = parse_language(spoken).code if spoken else None
-    endpoint = EndpointSettings(trailing_silence=silence, max_utterance=max_utterance)
+    app: App, listen: ListenSettings, grammar: list[str] | None = None, realtime: bool = False, fast: bool = False
+) -> tuple[Recognizer, AudioSource]:
+    """The recognizer and the audio source (checked, not yet opened)."""
+    lang = parse_language(listen.language).code if listen.language else None
+    endpoint = EndpointSettings(trailing_silence=listen.silence, max_utterance=listen.max_utterance)
     recognizer = make_recognizer(
-        app.store, engine, stt_model, lang, endpoint, threads=app.machine.physical_cores, grammar=grammar, fast=fast
+        app.store,
+        listen.engine,
+        listen.stt_model,
+        lang,
+        endpoint,
+        threads=app.machine.physical_cores,
+        grammar=grammar,
+        fast=fast,
     )
-    source = open_source(input_spec, device, realtime=realtime, on_overflow=status)
+    source = open_source(listen.input_spec, listen.device, realtime=realtime, on_overflow=status)
     source.check()
     return recognizer, source
 
 
 @click.command()
-@stt_options
+@listen_options()
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Notes file [default: stdout].")
 @click.option(
     "--format",
@@ -178,21 +182,15 @@ def listen_setup(
 def transcribe(
     app: App,
     /,
-    input_spec: str | None,
-    device: str | None,
-    engine: str | None,
-    stt_model: str | None,
-    spoken: str | None,
-    silence: float,
-    max_utterance: float,
+    listen: ListenSettings,
     output: Path | None,
     fmt: str | None,
     overwrite: bool,
     summary: bool,
-    **llm: Any,
+    llm: LlmSettings,
 ) -> None:
     """Take notes: speech to text with timestamps, each utterance saved the moment it is recognised."""
-    recognizer, source = listen_setup(app, input_spec, device, engine, stt_model, spoken, silence, max_utterance)
+    recognizer, source = listen_setup(app, listen)
     notes_format = format_for(output, fmt)
     writer = NoteWriter(output, notes_format, overwrite=overwrite, source=source.name)
     display = LiveDisplay(echo_finals=output is not None)
@@ -211,7 +209,7 @@ def transcribe(
             recognizer.close()
         if summary and stats.transcript and not interrupted:
             status("summarising ...")
-            backend = open_backend(app, **llm)
+            backend = open_backend(app, llm)
             try:
                 notes = summarize(backend, stats.transcript)
             finally:

@@ -12,6 +12,7 @@ from ..bench.llm import as_dict, measure_in_child
 from ..bench.native import find_llama_bench
 from ..errors import BackendError
 from ..llm.select import choose
+from ..settings import LlmSettings
 from .common import App, emit_json, json_option, pass_app, status
 
 
@@ -115,7 +116,7 @@ def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
         app.store, endpoint=EndpointSettings(trailing_silence=silence), threads=app.machine.physical_cores, fast=True
     )
     speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
-    backend = open_backend(app, spec, "local", None, None, None, 4096, False)
+    backend = open_backend(app, LlmSettings(model=spec))
     status(f"measuring voice latency ({recognizer.name} -> {backend.name} -> {speaker.name}), in real time ...")
     try:
         return voice_dict(measure_voice(recognizer, backend, speaker, app.paths.home / "cache" / "bench", silence))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -67,9 +70,27 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def llm_options(func: Any) -> Any:
-    """The options every command that runs a language model takes."""
-    options = [
+def grouped(name: str, cls: type[Any], options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """Click options whose values reach the command as one settings object `name`, not loose arguments."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+
+    def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def command(*args: Any, **kwargs: Any) -> Any:
+            values = {key: kwargs.pop(key) for key in list(kwargs) if key in fields}
+            return func(*args, **{name: cls(**values)}, **kwargs)
+
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+llm_options = grouped(
+    "llm",
+    LlmSettings,
+    [
         click.option(
             "-m",
             "--model",
@@ -102,10 +123,9 @@ def llm_options(func: Any) -> Any:
             help="Context size cap in tokens.",
         ),
         click.option("--force", is_flag=True, help="Load a model even if it does not fit in memory."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    ],
+)
+"""The options of every command that runs a language model, as `llm: LlmSettings`."""
 
 
 def generation_options(func: Any) -> Any:
@@ -119,20 +139,8 @@ def generation_options(func: Any) -> Any:
     return func
 
 
-def open_backend(
-    app: App,
-    model: str | None,
-    backend: str,
-    base_url: str | None,
-    api_key: str | None,
-    threads: int | None,
-    ctx_cap: int,
-    force: bool,
-) -> Backend:
-    """Build and open the language model backend from the common options."""
-    settings = LlmSettings(
-        model=model, backend=backend, base_url=base_url, api_key=api_key, threads=threads, ctx_cap=ctx_cap, force=force
-    )
+def open_backend(app: App, settings: LlmSettings) -> Backend:
+    """Build and open the language model backend."""
     llm = make_backend(app.store, app.machine, settings, verbose=app.verbose)
     llm.open()
     return llm

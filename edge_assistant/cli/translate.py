@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -15,10 +15,11 @@ from ..modes.interpreter import Interpreter
 from ..modes.translate import Translator
 from ..modes.voice import Mouth
 from ..notes import NoteWriter, format_for
+from ..settings import ListenSettings, LlmSettings, SpeakSettings
 from ..stt.types import Utterance
 from ..tts.speaker import make_speaker
 from .assistant import speak_options, speech_sink
-from .audio import GracefulStop, LiveDisplay, listen_setup
+from .audio import GracefulStop, LiveDisplay, listen_options, listen_setup
 from .common import App, emit_json, json_option, llm_options, open_backend, pass_app, status
 
 
@@ -26,23 +27,7 @@ from .common import App, emit_json, json_option, llm_options, open_backend, pass
 @click.argument("text", nargs=-1)
 @click.option("--to", "target", required=True, help="Target language: ISO code (ja, fr, de, ...) or name.")
 @click.option("--from", "source", help="Source language [default: detected by the model; English speech].")
-@click.option(
-    "-i",
-    "--input",
-    "input_spec",
-    metavar="FILE|-",
-    help="Translate speech from a WAV/FLAC file (or - for raw 16 kHz s16le on stdin).",
-)
-@click.option("-d", "--device", help="Translate speech from this microphone (index or name part; 'default').")
-@click.option("--engine", type=click.Choice(["vosk", "whisper"]), help="Speech engine [default: by model].")
-@click.option("--stt-model", envvar="EDGE_ASSISTANT_STT_MODEL", help="Speech model id or folder.")
-@click.option(
-    "--silence",
-    type=click.FloatRange(0.1, 10),
-    default=0.6,
-    show_default=True,
-    help="Seconds of silence that end an utterance.",
-)
+@listen_options(language=False, max_utterance=False)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Keep a bilingual transcript (speech mode).")
 @speak_options
 @llm_options
@@ -54,18 +39,11 @@ def translate(
     text: tuple[str, ...],
     target: str,
     source: str | None,
-    input_spec: str | None,
-    device: str | None,
-    engine: str | None,
-    stt_model: str | None,
-    silence: float,
+    listen: ListenSettings,
     output: Path | None,
-    speak: bool | None,
-    speak_to: Path | None,
-    voice: str | None,
-    output_device: str | None,
+    speak: SpeakSettings,
     as_json: bool,
-    **llm: Any,
+    llm: LlmSettings,
 ) -> None:
     """Translate text (arguments or stdin) or speech (--input, --device), sentence by sentence, as it comes.
 
@@ -73,33 +51,20 @@ def translate(
     translation in the target language's voice; -o keeps a bilingual transcript that survives a crash.
     """
     to_lang, from_lang = language(target), language(source) if source else None
-    if input_spec is not None or device is not None:
+    ctx = click.get_current_context()
+    device_given = ctx.get_parameter_source("device") == click.core.ParameterSource.COMMANDLINE
+    if listen.input_spec is not None or device_given:
         if text:
             raise UsageError("give either text or --input/--device, not both")
-        _speech(
-            app,
-            to_lang,
-            from_lang,
-            input_spec,
-            device,
-            engine,
-            stt_model,
-            silence,
-            output,
-            speak,
-            speak_to,
-            voice,
-            output_device,
-            as_json,
-            llm,
-        )
+        listen = replace(listen, language=from_lang.code if from_lang else None)
+        _speech(app, to_lang, from_lang, listen, output, speak, as_json, llm)
         return
-    if speak or speak_to or output:
+    if speak.speak or speak.speak_to or output:
         raise UsageError("--speak, --speak-to and -o are for speech translation (--input or --device)")
     body = " ".join(text).strip() or (sys.stdin.read().strip() if not sys.stdin.isatty() else "")
     if not body:
         raise UsageError("nothing to translate: pass the text as arguments or on stdin")
-    backend = open_backend(app, **llm)
+    backend = open_backend(app, llm)
     translator = Translator(backend, to_lang, from_lang)
     if hasattr(backend, "warm"):
         backend.warm(translator.prefix())
@@ -136,34 +101,19 @@ def _speech(
     app: App,
     to_lang: Language,
     from_lang: Language | None,
-    input_spec: str | None,
-    device: str | None,
-    engine: str | None,
-    stt_model: str | None,
-    silence: float,
+    listen: ListenSettings,
     output: Path | None,
-    speak: bool | None,
-    speak_to: Path | None,
-    voice: str | None,
-    output_device: str | None,
+    speak: SpeakSettings,
     as_json: bool,
-    llm: dict[str, Any],
+    llm: LlmSettings,
 ) -> None:
-    recognizer, source = listen_setup(
-        app,
-        input_spec,
-        None if device == "default" else device,
-        engine,
-        stt_model,
-        from_lang.code if from_lang else None,
-        silence,
-        30.0,
-    )
+    """The live interpreter: speech in, translations out (printed, spoken, filed)."""
+    recognizer, source = listen_setup(app, listen)
     mouth = None
-    if speak or speak_to:
-        sink = speech_sink(app, True if speak_to is None else None, speak_to, output_device)
-        mouth = Mouth(make_speaker(app.store, voice, to_lang.code, app.machine.physical_cores), sink)
-    backend = open_backend(app, **llm)
+    if speak.speak or speak.speak_to:
+        sink = speech_sink(app, replace(speak, speak=True if speak.speak_to is None else None))
+        mouth = Mouth(make_speaker(app.store, speak.voice, to_lang.code, app.machine.physical_cores), sink)
+    backend = open_backend(app, llm)
     translator = Translator(backend, to_lang, from_lang)
     writer = NoteWriter(output, format_for(output, None), source=source.name) if output else None
     pairs: list[dict[str, object]] = []
@@ -176,7 +126,7 @@ def _speech(
             click.echo(f"{u.text}\t=>\t{translation}")
 
     interpreter = Interpreter(
-        recognizer, translator, mouth, writer, on_pair=show, on_partial=display.partial, live=input_spec is None
+        recognizer, translator, mouth, writer, on_pair=show, on_partial=display.partial, live=listen.input_spec is None
     )
     status(f"translating speech from {source.name} into {to_lang.name}; Ctrl-C to stop")
     try:

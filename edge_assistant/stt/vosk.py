@@ -54,6 +54,13 @@ class VoskRecognizer:
     def close(self) -> None:
         self._model = None
 
+    @property
+    def model(self) -> Any:
+        """The loaded vosk model (for a second recognizer on it, e.g. wake-word spotting)."""
+        if self._model is None:
+            raise RuntimeError("recognizer is not open")
+        return self._model
+
     def _recognizer(self) -> Any:
         import vosk
 
