@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -64,16 +65,64 @@ def compiler_id() -> str:
     return out.stdout.splitlines()[0] if out.stdout else "unknown"
 
 
+# ggml's AMX tile setup (ggml-cpu/amx/mmq.cpp): a config struct on the stack, filled, then handed to ldtilecfg.
+TILE_CONFIG = """
+#include <immintrin.h>
+#include <cstdint>
+struct tile_config_t { uint8_t palette_id = 0; uint8_t start_row = 0; uint8_t reserved_0[14] = {0};
+                       uint16_t colsb[16] = {0}; uint8_t rows[16] = {0}; };
+extern "C" void tile_config_init(void) {
+    alignas(64) tile_config_t tc = {};
+    tc.palette_id = 1;
+    tc.rows[0] = 8;  tc.colsb[0] = 64;  tc.rows[1] = 8;  tc.colsb[1] = 64;
+    tc.rows[2] = 16; tc.colsb[2] = 32;  tc.rows[3] = 16; tc.colsb[3] = 32;
+    tc.rows[4] = 16; tc.colsb[4] = 64;  tc.rows[5] = 16; tc.colsb[5] = 64;
+    tc.rows[6] = 16; tc.colsb[6] = 64;  tc.rows[7] = 16; tc.colsb[7] = 64;
+    _tile_loadconfig(&tc);
+}
+"""
+
+
+def tile_config_kept(cflags: str = "", cxx: str | None = None) -> bool | None:
+    """Does the C++ compiler keep the stores of the tile config before ldtilecfg? None if it cannot tell.
+
+    gcc 12 does not: its dead-store elimination does not see that ldtilecfg reads the struct, drops the
+    rows/colsb stores, and the AMX kernels then die with SIGILL.
+    """
+    cxx = cxx or os.environ.get("CXX", "c++")
+    cmd = [cxx, "-O3", "-march=sapphirerapids", *cflags.split(), "-x", "c++", "-S", "-o", "-", "-"]
+    try:
+        out = subprocess.run(cmd, input=TILE_CONFIG, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    body = out.stdout.split("tile_config_init:", 1)[-1].split("ldtilecfg", 1)
+    if len(body) != 2:
+        return None
+    base = re.match(r"\s*(-?\d*)\((%r[sb]p)\)", body[1])
+    if base is None:
+        return None
+    offset, register = int(base.group(1) or 0), base.group(2)
+    stored = [int(m.group(1) or 0) for m in re.finditer(rf"mov\S*\s+\S+,\s*(-?\d*)\({re.escape(register)}\)", body[0])]
+    # the rows array sits 48 bytes into the 64-byte struct: it must be written after the zeroing
+    return any(offset + 16 <= o < offset + 64 for o in stored)
+
+
 def plans(flags: set[str], compiler: str) -> list[tuple[str, str]]:
     """Build plans to try in order: (name, CMAKE_ARGS)."""
     user = os.environ.get("CMAKE_ARGS", "").strip()
     if user:
         return [("user CMAKE_ARGS", user)]
-    if platform.machine() in ("x86_64", "AMD64") and "amx_tile" in flags and "clang" not in compiler:
-        return [
-            ("native, AMX kept (dead-store elimination off)", cmake_flags(KEEP_AMX)),
-            ("native without AMX", cmake_flags(NO_AMX)),
-        ]
+    if platform.machine() in ("x86_64", "AMD64") and "amx_tile" in flags:
+        if tile_config_kept() is True:
+            return [("native (AMX)", ""), ("native without AMX", cmake_flags(NO_AMX))]
+        if tile_config_kept(KEEP_AMX) is not False:
+            return [
+                ("native, AMX kept (dead-store elimination off)", cmake_flags(KEEP_AMX)),
+                ("native without AMX", cmake_flags(NO_AMX)),
+            ]
+        return [("native without AMX", cmake_flags(NO_AMX))]
     return [("native", "")]
 
 

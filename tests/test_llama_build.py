@@ -31,16 +31,43 @@ def test_generates_from_a_multi_token_prompt(smollm2: Path) -> None:
     assert "Paris" in proc.stdout
 
 
-def test_amx_machines_with_gcc_keep_amx_then_fall_back(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_dead_store_flags_keep_the_amx_tile_config() -> None:
+    """Compile ggml's AMX tile setup: the keep-AMX flags must leave the config stores before ldtilecfg in place
+    (gcc 12 without them drops the rows/colsb stores: the miscompile behind the SIGILL). No AMX CPU needed."""
+    script = load_script()
+    fixed = script.tile_config_kept(script.KEEP_AMX)
+    if fixed is None:
+        pytest.skip("the C++ compiler here cannot target sapphirerapids")
+    assert fixed is True
+    compiler = subprocess.run(["c++", "--version"], capture_output=True, text=True).stdout
+    if "(Debian 12." in compiler:
+        assert script.tile_config_kept() is False, "gcc 12 was expected to drop the stores without the flags"
+
+
+@pytest.mark.parametrize(
+    ("kept", "first"),
+    [
+        ({"": True}, "native (AMX)"),
+        ({"": False, "keep": True}, "native, AMX kept (dead-store elimination off)"),
+        ({"": False, "keep": False}, "native without AMX"),
+    ],
+)
+def test_plans_on_amx_machines(monkeypatch: pytest.MonkeyPatch, kept: dict[str, bool], first: str) -> None:
     script = load_script()
     monkeypatch.delenv("CMAKE_ARGS", raising=False)
     monkeypatch.setattr(script.platform, "machine", lambda: "x86_64")
-    plans = script.plans({"avx512f", "amx_tile", "amx_int8"}, "gcc (Debian 12.2.0-14) 12.2.0")
-    assert [p[1] for p in plans] == [
-        "-DCMAKE_C_FLAGS='-fno-tree-dse -fno-dse' -DCMAKE_CXX_FLAGS='-fno-tree-dse -fno-dse'",
+    monkeypatch.setattr(script, "tile_config_kept", lambda cflags="", cxx=None: kept["keep" if cflags else ""])
+    plans = script.plans({"avx512f", "amx_tile", "amx_int8"}, "gcc 12")
+    assert plans[0][0] == first
+    assert plans[-1][1] == (
         "-DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' "
-        "-DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'",
-    ]
+        "-DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'"
+    )
+
+
+def test_plans_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    script = load_script()
+    monkeypatch.delenv("CMAKE_ARGS", raising=False)
     assert script.plans({"avx512f", "avx2"}, "gcc 12") == [("native", "")]
     monkeypatch.setenv("CMAKE_ARGS", "-DGGML_BLAS=ON")
     assert script.plans({"amx_tile"}, "gcc 12") == [("user CMAKE_ARGS", "-DGGML_BLAS=ON")]
