@@ -89,8 +89,11 @@ class NoteWriter:
         if existing and self.fmt in ("srt", "vtt"):
             self._index, last_end = _last_cue(self.path.read_text(encoding="utf-8", errors="replace"))
             self._offset = last_end + SESSION_GAP if self._index else 0.0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise UsageError(f"cannot write notes to {self.path}: {exc.strerror or exc}") from None
         self._truncate = not existing
         self._header_text = self._header(new_file=not existing)
 

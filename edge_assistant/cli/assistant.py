@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import sys
 import threading
@@ -26,6 +27,11 @@ from .common import App, grouped, llm_options, open_backend, pass_app, status
 def speech_sink(app: App, speak: SpeakSettings) -> SpeechSink:
     """--speak-to FILE, --no-speak, or the sound card (a WAV file when there is none and --speak was not asked)."""
     if speak.speak_to is not None:
+        folder = speak.speak_to.expanduser().absolute().parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent  # write_wav creates the missing folders below it
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise UsageError(f"cannot write spoken answers to {speak.speak_to}: {folder} is not a writable folder")
         return WavSink(speak.speak_to)
     if speak.speak is False:
         return NullSink()

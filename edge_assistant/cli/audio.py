@@ -194,13 +194,13 @@ def transcribe(
     notes_format = format_for(output, fmt)
     writer = NoteWriter(output, notes_format, overwrite=overwrite, source=source.name)
     display = LiveDisplay(echo_finals=output is not None)
-    status(
-        f"transcribing {source.name} with {recognizer.engine} ({recognizer.name})"
-        f"{' -> ' + str(output) if output else ''}; Ctrl-C to stop"
-    )
     transcriber = Transcriber(source, recognizer, writer, on_partial=display.partial, on_final=display.final)
     interrupted = False
     with writer, GracefulStop(source) as stop:
+        status(
+            f"transcribing {source.name} with {recognizer.engine} ({recognizer.name})"
+            f"{' -> ' + str(output) if output else ''}; Ctrl-C to stop"
+        )
         try:
             stats = transcriber.run()
         except KeyboardInterrupt:
