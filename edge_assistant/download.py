@@ -23,7 +23,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .catalog import AssetModel, HubFile, LlmModel, Quant
-from .errors import DiskSpaceError, DownloadError, GatedRepoError, ModelFileError, OfflineError, UsageError
+from .errors import (
+    DiskSpaceError,
+    DownloadError,
+    GatedRepoError,
+    ModelFileError,
+    OfflineError,
+    UsageError,
+    first_line,
+)
 from .gguf import check_gguf
 from .settings import HubSettings
 from .store import Installed, Store, fsync_dir, now, sha256_file, sha256_tree
@@ -111,12 +119,7 @@ def _map_hub_error(exc: BaseException, hub: HubSettings, repo: str, what: str) -
                 f"licence at {_repo_url(hub, repo)} and pass a token"
             )
         return DownloadError(f"{hub.endpoint} answered HTTP {status} for {what}")
-    return DownloadError(f"cannot reach {hub.endpoint}: {_short(exc)}")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return DownloadError(f"cannot reach {hub.endpoint}: {first_line(exc)}")
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
@@ -225,9 +228,9 @@ def fetch(
             raise _map_hub_error(exc, opts.hub, label, label) from None
         if "Consistency check failed" in str(exc):
             raise DownloadError(f"{label}: the transfer ended early; pull again to resume") from None
-        raise DownloadError(f"{label}: {_short(exc)}") from None
+        raise DownloadError(f"{label}: {first_line(exc)}") from None
     except _network_errors() as exc:
-        raise DownloadError(f"{label}: the transfer was cut ({_short(exc)}); pull again to resume") from None
+        raise DownloadError(f"{label}: the transfer was cut ({first_line(exc)}); pull again to resume") from None
     size = part.stat().st_size
     if remote.size is not None and size != remote.size:
         raise DownloadError(f"{label}: got {size} bytes of {remote.size}; pull again to resume")

@@ -1,6 +1,12 @@
 """User-facing errors: library code raises these; only the CLI turns them into messages and exit codes."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type name when it has none), for one-line errors."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
 class EdgeError(Exception):
     """An expected failure with a one-line message for the user."""
 

@@ -37,10 +37,6 @@ class Paths:
     """Models dir: downloaded and registered models."""
 
     @property
-    def config_file(self) -> Path:
-        return self.home / "config.toml"
-
-    @property
     def catalog_file(self) -> Path:
         """The user's own catalog entries (same schema as the shipped catalog.toml)."""
         return self.home / "catalog.toml"

@@ -37,6 +37,14 @@ def speakable(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+SENTENCE_BREAK = re.compile(r"(?<=[.!?…。！？])\s+|(?<=[。！？])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Whole text cut at sentence ends (. ! ? … and the CJK 。！？); empty parts dropped."""
+    return [part.strip() for part in SENTENCE_BREAK.split(text) if part.strip()]
+
+
 CLAUSE = re.compile(r"[,;:]\s")
 
 

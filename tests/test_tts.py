@@ -17,11 +17,12 @@ import pytest
 from edge_assistant.catalog import Catalog, load_catalog
 from edge_assistant.errors import AudioError, NotInstalledError, UsageError
 from edge_assistant.store import Installed, Store, package_dir
+from edge_assistant.text import split_sentences
 from edge_assistant.tts import output
 from edge_assistant.tts.espeak import EspeakSpeaker, parse_voices
 from edge_assistant.tts.output import NoOutputDeviceError, play, resample, write_wav
 from edge_assistant.tts.piper import PiperSpeaker
-from edge_assistant.tts.speaker import JOE, Speaker, Speech, make_speaker, split_sentences
+from edge_assistant.tts.speaker import JOE, Speaker, Speech, make_speaker
 
 FOX = "The quick brown fox jumps over the lazy dog."
 

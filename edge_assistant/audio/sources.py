@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import AudioError, UsageError
+from ..errors import AudioError, UsageError, first_line
 from .chunk import RATE, AudioChunk
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class FileSource:
         try:
             soundfile.info(str(self.path))
         except (RuntimeError, soundfile.LibsndfileError) as exc:
-            raise AudioError(f"cannot read {self.path} as audio ({_first_line(exc)}); use WAV, FLAC or OGG") from None
+            raise AudioError(f"cannot read {self.path} as audio ({first_line(exc)}); use WAV, FLAC or OGG") from None
 
     def read(self) -> npt.NDArray[np.int16]:
         """The whole file as 16 kHz mono int16."""
@@ -109,7 +109,7 @@ class FileSource:
         try:
             data, rate = soundfile.read(str(self.path), dtype="int16", always_2d=True)
         except (RuntimeError, soundfile.LibsndfileError) as exc:
-            raise AudioError(f"cannot read {self.path} as audio ({_first_line(exc)}); use WAV, FLAC or OGG") from None
+            raise AudioError(f"cannot read {self.path} as audio ({first_line(exc)}); use WAV, FLAC or OGG") from None
         if len(data) == 0:
             raise AudioError(f"{self.path} holds no audio samples")
         mono = to_mono_int16(data)
@@ -129,11 +129,6 @@ class FileSource:
     def close(self) -> None:
         """Stop after the current chunk."""
         self.stopped.set()
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 @dataclass
@@ -278,7 +273,7 @@ class MicSource:
                 callback=callback,
             )
         except Exception as exc:  # PortAudio errors
-            raise AudioError(f"cannot open the microphone at {self.rate} Hz: {_first_line(exc)}") from None
+            raise AudioError(f"cannot open the microphone at {self.rate} Hz: {first_line(exc)}") from None
         position = 0
         with stream:
             log.info("recording from %s at %d Hz", stream.device, self.rate)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from ..languages import Language
 from ..llm.backend import Backend
 from ..llm.options import GenerationOptions, Message, Reply
+from ..text import split_sentences as sentences_of
 
-SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+|(?<=[。！？])")
 LABEL = r"^\s*(?:translation|traduction|übersetzung|翻訳|{name}(?: translation)?)\s*[:：]\s*"
 OPTIONS = GenerationOptions(temperature=0.0, top_k=1, repeat_penalty=1.15, seed=0, max_tokens=256)
 
@@ -20,8 +20,7 @@ def split_sentences(text: str, max_chars: int = 400) -> list[str]:
     """Sentences (long ones cut at commas or spaces) so each request stays small."""
     out: list[str] = []
     for paragraph in text.splitlines():
-        for sentence in SENTENCE_END.split(paragraph.strip()):
-            sentence = sentence.strip()
+        for sentence in sentences_of(paragraph):
             while len(sentence) > max_chars:
                 cut = max(sentence.rfind(", ", 0, max_chars), sentence.rfind(" ", 0, max_chars))
                 cut = cut if cut > 0 else max_chars

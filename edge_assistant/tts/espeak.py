@@ -15,7 +15,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import AudioError, NotInstalledError, UsageError
-from .speaker import Speech, empty, split_sentences
+from ..text import split_sentences
+from .speaker import Speech, empty
 
 log = logging.getLogger(__name__)
 

