@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
 
 from .errors import UsageError
+from .files import append_synced, open_append
 from .stt.types import Utterance
 
 FORMATS = ("txt", "md", "srt", "vtt", "jsonl")
@@ -58,10 +58,20 @@ def _last_cue(text: str) -> tuple[int, float]:
 
 
 class NoteWriter:
-    """Appends utterances to a notes file (or stdout) in one of FORMATS."""
+    """Appends utterances to a notes file in one of FORMATS, or hands the text to `echo` (the command line's
+    stdout) when there is no file."""
 
-    def __init__(self, path: Path | None, fmt: str, *, overwrite: bool = False, source: str = "") -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        fmt: str,
+        *,
+        overwrite: bool = False,
+        source: str = "",
+        echo: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = path
+        self.echo = echo
         self.fmt = fmt
         self.overwrite = overwrite
         self.source = source
@@ -71,7 +81,6 @@ class NoteWriter:
         self._offset = 0.0
         self._index = 0
         self._fd: int | None = None
-        self._out: TextIO | None = None
         self._header_text = ""
         self._truncate = False
 
@@ -80,7 +89,8 @@ class NoteWriter:
         """Open the file; the session header is written with the first record, so a failed or silent run
         leaves an existing file as it was."""
         if self.path is None:
-            self._out = sys.stdout
+            if self.echo is None:
+                raise UsageError("notes need a file or an echo")
             self._header_text = self._header(new_file=True)
             return
         if self.path.is_dir():
@@ -90,8 +100,7 @@ class NoteWriter:
             self._index, last_end = _last_cue(self.path.read_text(encoding="utf-8", errors="replace"))
             self._offset = last_end + SESSION_GAP if self._index else 0.0
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = open_append(self.path)
         except OSError as exc:
             raise UsageError(f"cannot write notes to {self.path}: {exc.strerror or exc}") from None
         self._truncate = not existing
@@ -168,16 +177,11 @@ class NoteWriter:
         if not text:
             return
         text, self._header_text = self._header_text + text, ""
-        if self._out is not None:
-            self._out.write(text)
-            self._out.flush()
+        if self._fd is None:
+            assert self.echo is not None
+            self.echo(text)
             return
-        assert self._fd is not None
         if self._truncate:  # --overwrite: the old content goes only when the new has something to say
             os.ftruncate(self._fd, 0)
             self._truncate = False
-        data = text.encode("utf-8")
-        while data:
-            written = os.write(self._fd, data)
-            data = data[written:]
-        os.fsync(self._fd)
+        append_synced(self._fd, text.encode("utf-8"))

@@ -81,6 +81,29 @@ class HubSettings:
 
 
 @dataclass(frozen=True)
+class EndpointSettings:
+    """When an utterance starts and ends (the energy endpointer)."""
+
+    trailing_silence: float = 0.6
+    """Seconds of silence that end an utterance."""
+    max_utterance: float = 30.0
+    """Seconds after which an utterance is cut even without silence (never-ending noise)."""
+    min_speech: float = 0.12
+    """Seconds of continuous sound before it counts as speech (ignores clicks)."""
+    min_level: float = 300.0
+    """RMS (of 32768) below which a frame is silence whatever the noise floor."""
+    floor_ratio: float = 3.0
+    """A frame is speech when its RMS exceeds the noise floor times this."""
+    pause: float = 0.1
+    """Seconds of silence after which a 'pause' boundary is reported (the utterance may be ending): a
+    recognizer can start on the audio so far while the endpointer waits for the full trailing silence."""
+
+
+VOICE_SILENCE = 0.5
+"""Trailing silence that ends a question to the assistant: a conversation wants a quicker turn than notes."""
+
+
+@dataclass(frozen=True)
 class LlmSettings:
     """Which language model to run, and how."""
 
@@ -111,10 +134,20 @@ class ListenSettings:
     stt_model: str | None = None
     language: str | None = None
     """Spoken language (ISO code or name); None: English / auto."""
-    silence: float = 0.6
+    silence: float = EndpointSettings.trailing_silence
     """Seconds of silence that end an utterance."""
-    max_utterance: float = 30.0
+    max_utterance: float = EndpointSettings.max_utterance
     """Seconds after which an utterance is cut."""
+
+    @property
+    def language_code(self) -> str | None:
+        """The spoken language as an ISO code (UsageError for an unknown one)."""
+        from .languages import language
+
+        return language(self.language).code if self.language else None
+
+    def endpoint(self) -> EndpointSettings:
+        return EndpointSettings(trailing_silence=self.silence, max_utterance=self.max_utterance)
 
 
 @dataclass(frozen=True)
@@ -126,3 +159,22 @@ class SpeakSettings:
     speak_to: Path | None = None
     voice: str | None = None
     output_device: str | None = None
+
+
+SYSTEM = "You are a helpful voice assistant. Give short, plain answers of one or two sentences."
+
+
+@dataclass(frozen=True)
+class AssistantSettings:
+    """How the voice assistant takes turns."""
+
+    system: str = SYSTEM
+    """System prompt."""
+    wake_word: str | None = None
+    """Answer only what follows this phrase (hands-free); None: every utterance, or push-to-talk."""
+    push_to_talk: bool = False
+    """Listen only after Enter, for one utterance (a live microphone and a terminal, without a wake word)."""
+    turns: int | None = None
+    """Stop after this many answers; None: until the input ends."""
+    log: Path | None = None
+    """Append every turn to this JSONL file."""

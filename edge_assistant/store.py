@@ -16,7 +16,6 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from typing import Any
 
 from .catalog import AssetModel, Catalog, Embedded, LlmModel, Quant, load_catalog
 from .errors import ModelFileError, NotInstalledError, UsageError
+from .files import atomic_write_text, fsync_dir
 
 CHUNK = 1 << 20
 
@@ -78,30 +78,6 @@ def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> st
 def sha256_tree(root: Path) -> dict[str, str]:
     """sha256 of every file under a folder, by relative path."""
     return {str(p.relative_to(root)): sha256_file(p) for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a file so that readers see the old or the new content, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def package_dir(package: str) -> Path | None:

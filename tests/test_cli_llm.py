@@ -13,19 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from edge_assistant.cli import main
 from edge_assistant.settings import Paths
 from edge_assistant.store import Installed, Store, sha256_file
+from tests.helpers import TEMPLATE_TOKENS, run
 
 pytestmark = pytest.mark.slow
-TEMPLATE_TOKENS = re.compile(r"<\|im_(start|end)\|>|<end_of_turn>|<start_of_turn>")
-
-
-def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), input=stdin)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_ask_streams_the_answer() -> None:

@@ -4,17 +4,10 @@ import json
 import shutil
 from pathlib import Path
 
-from click.testing import CliRunner
-
 from edge_assistant import __version__
-from edge_assistant.cli import main
 from edge_assistant.settings import Paths
 from edge_assistant.store import Installed, Store, sha256_file
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
+from tests.helpers import run
 
 
 def install_copy(src: Path, model_id: str = "smollm2-135m-instruct", quant: str = "Q4_K_M") -> Installed:

@@ -15,15 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from edge_assistant.cli import main
 from edge_assistant.download import PullOptions, pull_llm
 from edge_assistant.errors import DiskSpaceError
 from edge_assistant.settings import HubSettings, Paths
 from edge_assistant.store import Store
 from tests.fakehub import FakeHub
 from tests.ggufmaker import make_gguf
+from tests.helpers import run
 
 MIB = 1024 * 1024
 REPO, FILE = "someone/Tiny-GGUF", "tiny-Q4_K_M.gguf"
@@ -41,11 +40,6 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeHub]:
 def big() -> bytes:
     """A 24 MiB GGUF: larger than huggingface_hub's 10 MiB write chunks, so a cut leaves bytes to resume."""
     return make_gguf(24 * MIB)
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def models_dir() -> Path:
@@ -254,7 +248,7 @@ def test_disk_space_is_checked_before_downloading(hub: FakeHub, big: bytes, tmp_
     from edge_assistant.catalog import HubFile
 
     store = Store(tmp_path / "models")
-    opts = PullOptions(hub=HubSettings.from_env(), progress=False, notify=lambda _: None, free_bytes=lambda _: 5 * MIB)
+    opts = PullOptions(hub=HubSettings.from_env(), notify=lambda _: None, free_bytes=lambda _: 5 * MIB)
     with pytest.raises(DiskSpaceError, match=r"not enough disk space .*need 92\.3 MB, 5\.2 MB free"):
         pull_llm(store, HubFile(REPO, FILE), None, opts)
     assert body_gets(hub) == []
@@ -382,7 +376,7 @@ def test_disk_filling_up_mid_download(hub: FakeHub, big: bytes, small_disk: Path
 
     hub.add_file(REPO, FILE, big)
     store = Store(small_disk)
-    opts = PullOptions(hub=HubSettings.from_env(), progress=False, notify=lambda _: None, free_bytes=lambda _: 1 << 40)
+    opts = PullOptions(hub=HubSettings.from_env(), notify=lambda _: None, free_bytes=lambda _: 1 << 40)
     with pytest.raises(DiskSpaceError, match="disk full while writing"):
         pull_llm(store, HubFile(REPO, FILE), None, opts)
     assert not (small_disk / "hub" / REPO / FILE).exists()

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).parent.parent / "scripts" / "install_llama.py"
-
-
-def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("install_llama", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.helpers import load_script
 
 
 def test_generates_from_a_multi_token_prompt(smollm2: Path) -> None:

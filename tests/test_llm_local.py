@@ -11,11 +11,11 @@ from edge_assistant.errors import ContextOverflowError, ModelFileError
 from edge_assistant.llm.conversation import Conversation
 from edge_assistant.llm.local import LlamaCppBackend
 from edge_assistant.llm.options import GREEDY, GenerationOptions, Message, Reply
+from tests.helpers import TEMPLATE_TOKENS
 
 pytestmark = pytest.mark.slow
 SYSTEM = [Message("system", "You are a helpful assistant.")]
 QUESTION = [*SYSTEM, Message("user", "What is the capital of France?")]
-TEMPLATE_TOKENS = ("<|im_end|>", "<|im_start|>", "<end_of_turn>", "<start_of_turn>", "<|endoftext|>")
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_known_question_gets_the_fact(smol: LlamaCppBackend) -> None:
     assert "Paris" in reply.text
     assert reply.finish_reason == "stop"
     assert reply.timings.completion_tokens > 0 and 0 < reply.timings.ttft <= reply.timings.total
-    assert not any(t in reply.text for t in TEMPLATE_TOKENS)
+    assert not TEMPLATE_TOKENS.search(reply.text)
 
 
 def test_streaming_equals_non_streaming(smol: LlamaCppBackend) -> None:
@@ -111,7 +111,7 @@ def test_gemma_base_model_uses_the_family_format(gemma: Path) -> None:
         assert tokens[0] == backend.llm.token_bos() and len(start_of_turn) == 1 and tokens[1] == start_of_turn[0]
         reply = answer(backend, QUESTION, GenerationOptions(temperature=0.0, top_k=1, seed=0, max_tokens=24))
         assert reply.timings.completion_tokens > 0
-        assert not any(t in reply.text for t in TEMPLATE_TOKENS)
+        assert not TEMPLATE_TOKENS.search(reply.text)
 
 
 def test_not_gguf_and_truncated_files(tmp_path: Path, smollm2: Path) -> None:

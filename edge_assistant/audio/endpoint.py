@@ -10,29 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..settings import EndpointSettings
 from .chunk import RATE, AudioChunk
 
 FRAME = 0.03
 """Seconds per decision frame."""
-
-
-@dataclass(frozen=True)
-class EndpointSettings:
-    """When an utterance starts and ends."""
-
-    trailing_silence: float = 0.6
-    """Seconds of silence that end an utterance."""
-    max_utterance: float = 20.0
-    """Seconds after which an utterance is cut even without silence (never-ending noise)."""
-    min_speech: float = 0.12
-    """Seconds of continuous sound before it counts as speech (ignores clicks)."""
-    min_level: float = 300.0
-    """RMS (of 32768) below which a frame is silence whatever the noise floor."""
-    floor_ratio: float = 3.0
-    """A frame is speech when its RMS exceeds the noise floor times this."""
-    pause: float = 0.1
-    """Seconds of silence after which a 'pause' boundary is reported (the utterance may be ending): a
-    recognizer can start on the audio so far while the endpointer waits for the full trailing silence."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -21,10 +21,10 @@ import numpy.typing as npt
 
 from ..errors import AudioError, UsageError, first_line
 from .chunk import RATE, AudioChunk
+from .devices import find_device, load_sounddevice, supported_rates
 
 log = logging.getLogger(__name__)
 CHUNK_SECONDS = 0.05
-COMMON_RATES = (16000, 48000, 44100, 32000, 22050, 8000)
 
 
 class AudioSource(Protocol):
@@ -37,7 +37,7 @@ class AudioSource(Protocol):
         """Fail now, with a clear message, if the source cannot deliver (missing file, no microphone)."""
         ...
 
-    def chunks(self) -> Iterator[AudioChunk]: ...
+    def chunks(self) -> Generator[AudioChunk, None, None]: ...
 
     def close(self) -> None: ...
 
@@ -115,7 +115,7 @@ class FileSource:
         mono = to_mono_int16(data)
         return Resampler(int(rate))(mono, last=True)
 
-    def chunks(self) -> Iterator[AudioChunk]:
+    def chunks(self) -> Generator[AudioChunk, None, None]:
         began = time.monotonic()
         for chunk in _chunked(self.read()):
             if self.stopped.is_set():
@@ -142,7 +142,7 @@ class RawSource:
     def check(self) -> None:
         pass
 
-    def chunks(self) -> Iterator[AudioChunk]:
+    def chunks(self) -> Generator[AudioChunk, None, None]:
         stream = self.stream or sys.stdin.buffer
         step = int(RATE * CHUNK_SECONDS) * 2
         position = 0
@@ -165,56 +165,6 @@ class RawSource:
     def close(self) -> None:
         """Stop after the current read."""
         self.stopped.set()
-
-
-def _sounddevice() -> Any:
-    try:
-        import sounddevice
-    except OSError:
-        raise AudioError(
-            "the PortAudio library is not installed: apt install libportaudio2 (or use --input FILE)"
-        ) from None
-    return sounddevice
-
-
-def find_device(spec: str | int | None, kind: str = "input") -> int | None:
-    """A device index from an index or a name substring; None for the default device."""
-    sd = _sounddevice()
-    channels = "max_input_channels" if kind == "input" else "max_output_channels"
-    try:
-        devices = list(sd.query_devices())
-    except Exception as exc:  # PortAudio's own error type
-        raise AudioError(f"cannot list audio devices: {exc}") from None
-    usable = [(i, d) for i, d in enumerate(devices) if d[channels] > 0]
-    if not usable:
-        word = "microphone" if kind == "input" else "audio output device"
-        hint = "use --input FILE or --input -" if kind == "input" else "use --speak-to FILE or --no-speak"
-        raise AudioError(f"no {word} found; {hint}")
-    if spec is None or spec == "default":
-        return None
-    if isinstance(spec, int) or str(spec).isdigit():
-        index = int(spec)
-        if any(i == index for i, _ in usable):
-            return index
-        raise UsageError(f"no {kind} device number {index}; see: edge-assistant devices")
-    matches = [i for i, d in usable if str(spec).lower() in d["name"].lower()]
-    if not matches:
-        raise UsageError(f"no {kind} device matches '{spec}'; see: edge-assistant devices")
-    return matches[0]
-
-
-def supported_rates(device: int | None, kind: str = "input") -> list[int]:
-    """Which common rates the device accepts for mono capture (or playback)."""
-    sd = _sounddevice()
-    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
-    rates = []
-    for rate in COMMON_RATES:
-        try:
-            check(device=device, channels=1, samplerate=rate, dtype="int16")
-        except Exception:  # PortAudio raises its own error types for unsupported settings
-            continue
-        rates.append(rate)
-    return rates
 
 
 class MicSource:
@@ -250,8 +200,8 @@ class MicSource:
             return default if default in rates else rates[0]
         return default
 
-    def chunks(self) -> Iterator[AudioChunk]:
-        sd = _sounddevice()
+    def chunks(self) -> Generator[AudioChunk, None, None]:
+        sd = load_sounddevice()
         device = find_device(self.device_spec, "input")
         self.rate = self._pick_rate(sd, device)
         resample = Resampler(self.rate)

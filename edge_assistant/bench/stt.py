@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.chunk import RATE
-from ..audio.endpoint import EndpointSettings
 from ..audio.sources import FileSource
+from ..settings import EndpointSettings
 from ..stt.recognizer import Recognizer
 
 BENCH_SENTENCES = [
@@ -51,7 +51,7 @@ def bench_speech(cache: Path) -> Path:
     import soundfile
 
     from ..store import Store
-    from ..tts.speaker import make_speaker
+    from ..tts.select import make_speaker
 
     cache.mkdir(parents=True, exist_ok=True)
     speaker = make_speaker(Store(cache / "none"), None, "en")

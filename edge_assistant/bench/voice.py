@@ -16,9 +16,11 @@ import numpy as np
 from ..audio.chunk import RATE
 from ..audio.sources import FileSource
 from ..llm.backend import Backend
-from ..modes.assistant import Assistant, Turn
-from ..modes.voice import Mouth, WavSink
+from ..modes.assistant import Assistant
+from ..modes.events import Answered, Heard
+from ..modes.turns import Turn
 from ..stt.recognizer import Recognizer
+from ..tts.delivery import Mouth, WavSink
 from ..tts.speaker import Speaker
 
 QUESTIONS = [
@@ -70,15 +72,13 @@ def measure_voice(
     recognizer: Recognizer, backend: Backend, speaker: Speaker, cache: Path, silence: float
 ) -> VoiceFigures:
     wav = questions_wav(cache, speaker)
-    assistant = Assistant(recognizer, backend, Mouth(speaker, WavSink(cache / "bench-answers.wav")), live=False)
-    assistant.open()
+    mouth = Mouth(speaker, WavSink(cache / "bench-answers.wav"))
     turns: list[Turn] = []
-    try:
-        for utterance in assistant.utterances(FileSource(wav, realtime=True).chunks()):
-            turns.append(assistant.answer(utterance, endpoint_s=silence))
-            assistant.conversation.reset()
-    finally:
-        assistant.close()
+    with Assistant(recognizer, backend, mouth, live=False, silence=silence) as assistant:
+        for event in assistant.hear(FileSource(wav, realtime=True).chunks()):
+            if isinstance(event, Heard):
+                turns += [e.turn for e in assistant.answer(event.utterance) if isinstance(e, Answered)]
+                assistant.conversation.reset()
     answered = [t for t in turns if not t.dropped and t.timings.first_audio_s > 0]
     if not answered:
         return VoiceFigures(0, 0.0, 0.0, {}, recognizer.name, backend.name, speaker.name)

@@ -64,10 +64,11 @@ def main(ctx: click.Context, verbose: bool) -> None:
 def _register() -> None:
     from .ask import ask, chat
     from .assistant import assistant
-    from .audio import devices, transcribe
     from .bench import bench
+    from .devices import devices
     from .doctor import doctor
     from .models import models
+    from .transcribe import transcribe
     from .translate import translate
 
     for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor):

@@ -114,7 +114,7 @@ def chat(app: App, /, system: str, temperature: float, max_tokens: int, seed: in
     history = _readline_history(app) if interactive else None
     backend = open_backend(app, llm)
     conversation = Conversation(backend, system or None, _options(temperature, max_tokens, seed), notify=status)
-    if hasattr(backend, "warm") and conversation.prefix:
+    if conversation.prefix:
         backend.warm(conversation.prefix)
     if interactive:
         status(f"chatting with {backend.name}. {CHAT_HELP}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import click
@@ -12,7 +12,7 @@ from ..bench.llm import as_dict, measure_in_child
 from ..bench.native import find_llama_bench
 from ..errors import BackendError
 from ..llm.select import choose
-from ..settings import LlmSettings
+from ..settings import VOICE_SILENCE, ListenSettings, LlmSettings
 from .common import App, emit_json, json_option, pass_app, status
 
 
@@ -71,16 +71,16 @@ def _print_llm(rows: list[dict[str, Any]], bandwidth: float) -> None:
 
 
 def _stt_section(app: App) -> list[dict[str, Any]]:
-    from ..audio.endpoint import EndpointSettings
     from ..bench.stt import bench_speech, measure_stt
-    from ..stt.select import make_recognizer
+    from ..modes.parts import recognizer_for
 
     speech = bench_speech(app.paths.home / "cache" / "bench")
-    endpoint = EndpointSettings()
+    listen = ListenSettings()
+    endpoint = listen.endpoint()
     rows = []
     for item in app.store.installed("stt"):
         status(f"benchmarking {item.ref} ...")
-        recognizer = make_recognizer(app.store, model=item.id, endpoint=endpoint, threads=app.machine.physical_cores)
+        recognizer = recognizer_for(app.store, app.machine, replace(listen, stt_model=item.id))
         try:
             figures = measure_stt(recognizer, speech, endpoint)
         finally:
@@ -104,24 +104,18 @@ def _print_stt(rows: list[dict[str, Any]]) -> None:
 
 
 def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
-    from ..audio.endpoint import EndpointSettings
     from ..bench.voice import as_dict as voice_dict
     from ..bench.voice import measure_voice
-    from ..stt.select import make_recognizer
-    from ..tts.speaker import make_speaker
-    from .common import open_backend
+    from ..modes.parts import recognizer_for
+    from ..tts.select import make_speaker
+    from .common import backend
 
-    silence = 0.5
-    recognizer = make_recognizer(
-        app.store, endpoint=EndpointSettings(trailing_silence=silence), threads=app.machine.physical_cores, fast=True
-    )
+    listen = ListenSettings(silence=VOICE_SILENCE)
+    recognizer = recognizer_for(app.store, app.machine, listen, fast=True)
     speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
-    backend = open_backend(app, LlmSettings(model=spec))
-    status(f"measuring voice latency ({recognizer.name} -> {backend.name} -> {speaker.name}), in real time ...")
-    try:
-        return voice_dict(measure_voice(recognizer, backend, speaker, app.paths.home / "cache" / "bench", silence))
-    finally:
-        backend.close()
+    llm = backend(app, LlmSettings(model=spec))
+    status(f"measuring voice latency ({recognizer.name} -> {llm.name} -> {speaker.name}), in real time ...")
+    return voice_dict(measure_voice(recognizer, llm, speaker, app.paths.home / "cache" / "bench", listen.silence))
 
 
 def _print_voice(v: dict[str, Any]) -> None:

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: the app context and output helpers."""
+"""Shared CLI plumbing: the app context, output helpers and the option groups commands share."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import click
@@ -15,8 +16,9 @@ import click
 from ..catalog import load_catalog
 from ..hardware import Machine, detect
 from ..llm.backend import Backend
-from ..llm.select import make_backend
-from ..settings import LlmSettings, Paths
+from ..llm.options import GenerationOptions
+from ..modes.parts import backend_for
+from ..settings import EndpointSettings, ListenSettings, LlmSettings, Paths, SpeakSettings
 from ..store import Store
 
 
@@ -117,7 +119,7 @@ llm_options = grouped(
             "--ctx",
             "ctx_cap",
             type=click.IntRange(256, 1 << 20),
-            default=4096,
+            default=LlmSettings.ctx_cap,
             show_default=True,
             envvar="EDGE_ASSISTANT_CTX",
             help="Context size cap in tokens.",
@@ -130,8 +132,12 @@ llm_options = grouped(
 
 def generation_options(func: Any) -> Any:
     options = [
-        click.option("--temperature", type=click.FloatRange(0, 5), default=0.7, show_default=True),
-        click.option("--max-tokens", type=click.IntRange(1, 1 << 16), default=512, show_default=True),
+        click.option(
+            "--temperature", type=click.FloatRange(0, 5), default=GenerationOptions.temperature, show_default=True
+        ),
+        click.option(
+            "--max-tokens", type=click.IntRange(1, 1 << 16), default=GenerationOptions.max_tokens, show_default=True
+        ),
         click.option("--seed", type=int, help="Fixed seed for reproducible answers."),
     ]
     for option in reversed(options):
@@ -139,8 +145,74 @@ def generation_options(func: Any) -> Any:
     return func
 
 
+def backend(app: App, settings: LlmSettings) -> Backend:
+    """The language model backend the options ask for (checked, not loaded)."""
+    return backend_for(app.store, app.machine, settings, verbose=app.verbose)
+
+
 def open_backend(app: App, settings: LlmSettings) -> Backend:
     """Build and open the language model backend."""
-    llm = make_backend(app.store, app.machine, settings, verbose=app.verbose)
+    llm = backend(app, settings)
     llm.open()
     return llm
+
+
+def listen_options(
+    silence: float = ListenSettings.silence, language: bool = True, max_utterance: bool = True
+) -> Callable[[Any], Any]:
+    """The options of a command that listens, as `listen: ListenSettings`."""
+    options = [
+        click.option(
+            "-i",
+            "--input",
+            "input_spec",
+            metavar="FILE|-",
+            help="A WAV/FLAC file, or - for raw 16 kHz s16le on stdin [default: the microphone].",
+        ),
+        click.option("-d", "--device", envvar="EDGE_ASSISTANT_DEVICE", help="Microphone: index or name part."),
+        click.option("--engine", type=click.Choice(["vosk", "whisper"]), help="Speech engine [default: by model]."),
+        click.option("--stt-model", envvar="EDGE_ASSISTANT_STT_MODEL", help="Speech model id or folder."),
+    ]
+    if language:
+        options.append(click.option("--language", help="Spoken language (ISO code) [default: English / auto]."))
+    options.append(
+        click.option(
+            "--silence",
+            type=click.FloatRange(0.1, 10),
+            default=silence,
+            show_default=True,
+            help="Seconds of silence that end an utterance.",
+        )
+    )
+    if max_utterance:
+        options.append(
+            click.option(
+                "--max-utterance",
+                type=click.FloatRange(1, 600),
+                default=EndpointSettings.max_utterance,
+                show_default=True,
+                help="Seconds after which an utterance is cut.",
+            )
+        )
+    return grouped("listen", ListenSettings, options)
+
+
+speak_options = grouped(
+    "speak",
+    SpeakSettings,
+    [
+        click.option(
+            "--speak/--no-speak",
+            default=None,
+            help="Speak answers [default: yes, to a speaker, else to a WAV file in the data home].",
+        ),
+        click.option("--speak-to", type=click.Path(path_type=Path), help="Write spoken answers to this WAV file."),
+        click.option(
+            "--voice",
+            envvar="EDGE_ASSISTANT_VOICE",
+            help="Voice id (models list --kind tts), espeak-ng, or a Piper .onnx.",
+        ),
+        click.option("--output-device", envvar="EDGE_ASSISTANT_OUTPUT_DEVICE", help="Speaker: index or name part."),
+    ],
+)
+"""The options of a command that speaks, as `speak: SpeakSettings`."""

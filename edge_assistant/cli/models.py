@@ -187,9 +187,13 @@ def pull(
     partial file under the final name.
     """
     from ..download import PullOptions, pull_asset, pull_llm
+    from .progress import ByteBar
 
     opts = PullOptions(
-        hub=HubSettings.from_env(token=token, offline=offline), revision=revision, progress=not quiet, notify=status
+        hub=HubSettings.from_env(token=token, offline=offline),
+        revision=revision,
+        progress=None if quiet else ByteBar,
+        notify=status,
     )
     if embedded:
         for item in _pull_embedded(app):

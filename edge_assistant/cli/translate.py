@@ -1,4 +1,4 @@
-"""`edge-assistant translate`: text translation through the language model."""
+"""`edge-assistant translate`: text or speech into another language, through the language model."""
 
 from __future__ import annotations
 
@@ -6,21 +6,20 @@ import contextlib
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..errors import UsageError
 from ..languages import Language, language
+from ..modes.events import Partial, Translated
 from ..modes.interpreter import Interpreter
+from ..modes.parts import listening, mouth_for
 from ..modes.translate import Translator
-from ..modes.voice import Mouth
 from ..notes import NoteWriter, format_for
 from ..settings import ListenSettings, LlmSettings, SpeakSettings
-from ..stt.types import Utterance
-from ..tts.speaker import make_speaker
-from .assistant import speak_options, speech_sink
-from .audio import GracefulStop, LiveDisplay, listen_options, listen_setup
-from .common import App, emit_json, json_option, llm_options, open_backend, pass_app, status
+from .common import App, backend, emit_json, json_option, listen_options, llm_options, pass_app, speak_options, status
+from .live import GracefulStop, LiveDisplay
 
 
 @click.command()
@@ -64,37 +63,38 @@ def translate(
     body = " ".join(text).strip() or (sys.stdin.read().strip() if not sys.stdin.isatty() else "")
     if not body:
         raise UsageError("nothing to translate: pass the text as arguments or on stdin")
-    backend = open_backend(app, llm)
-    translator = Translator(backend, to_lang, from_lang)
-    if hasattr(backend, "warm"):
-        backend.warm(translator.prefix())
+    translator = Translator(backend(app, llm), to_lang, from_lang)
     results = []
+    translator.open()
     try:
         for paragraph in body.splitlines() or [body]:
             if not paragraph.strip():
                 if not as_json:
                     click.echo()
                 continue
-            pieces: list[str] = []
-            for original, reply in translator.translate(paragraph):
+            for n, (original, reply) in enumerate(translator.translate(paragraph)):
                 results.append({"source": original, "translation": reply.text})
                 if not as_json:
-                    click.echo(("" if not pieces else " ") + reply.text, nl=False)
-                pieces.append(reply.text)
+                    click.echo(("" if n == 0 else " ") + reply.text, nl=False)
             if not as_json:
                 click.echo()
     finally:
-        backend.close()
+        translator.close()
     if as_json:
-        emit_json(
-            {
-                "to": to_lang.code,
-                "from": from_lang.code if from_lang else None,
-                "model": backend.name,
-                "sentences": results,
-                "text": " ".join(r["translation"] for r in results),
-            }
-        )
+        _emit(translator, "sentences", results, text=" ".join(r["translation"] for r in results))
+
+
+def _emit(translator: Translator, key: str, items: list[dict[str, Any]], **more: Any) -> None:
+    """The JSON result of a translation: languages, model, and the translated items."""
+    emit_json(
+        {
+            "to": translator.target.code,
+            "from": translator.source.code if translator.source else None,
+            "model": translator.backend.name,
+            key: items,
+            **more,
+        }
+    )
 
 
 def _speech(
@@ -108,50 +108,34 @@ def _speech(
     llm: LlmSettings,
 ) -> None:
     """The live interpreter: speech in, translations out (printed, spoken, filed)."""
-    recognizer, source = listen_setup(app, listen)
+    recognizer, source = listening(app.store, app.machine, listen, status)
     mouth = None
     if speak.speak or speak.speak_to:
-        sink = speech_sink(app, replace(speak, speak=True if speak.speak_to is None else None))
-        mouth = Mouth(make_speaker(app.store, speak.voice, to_lang.code, app.machine.physical_cores), sink)
-    backend = open_backend(app, llm)
-    translator = Translator(backend, to_lang, from_lang)
+        wanted = replace(speak, speak=True if speak.speak_to is None else None)
+        mouth = mouth_for(app.store, app.machine, wanted, to_lang.code, app.paths.home / "answers.wav", status)
+    translator = Translator(backend(app, llm), to_lang, from_lang)
     writer = NoteWriter(output, format_for(output, None), source=source.name) if output else None
-    pairs: list[dict[str, object]] = []
+    mode = Interpreter(recognizer, translator, mouth, writer, live=listen.input_spec is None)
+    pairs: list[dict[str, Any]] = []
     display = LiveDisplay(echo_finals=False)
-
-    def show(u: Utterance, translation: str) -> None:
-        display.final(u)
-        pairs.append({"start": round(u.start, 3), "end": round(u.end, 3), "source": u.text, "translation": translation})
-        if not as_json:
-            click.echo(f"{u.text}\t=>\t{translation}")
-
-    interpreter = Interpreter(
-        recognizer, translator, mouth, writer, on_pair=show, on_partial=display.partial, live=listen.input_spec is None
-    )
     status(f"translating speech from {source.name} into {to_lang.name}; Ctrl-C to stop")
-    try:
-        recognizer.open()
-        if mouth is not None:
-            mouth.open()
-        backend.warm(translator.prefix())
-        if writer is not None:
-            writer.open()
-        with GracefulStop(source), contextlib.suppress(KeyboardInterrupt):
-            interpreter.run(source.chunks())
-    finally:
-        if writer is not None:
-            writer.close()
-        if mouth is not None:
-            mouth.close()
-        recognizer.close()
-        backend.close()
+    with mode, GracefulStop(source), contextlib.suppress(KeyboardInterrupt):
+        for event in mode.run(source):
+            if isinstance(event, Partial):
+                display.partial(event.utterance)
+            elif isinstance(event, Translated):
+                u = event.utterance
+                display.final(u)
+                pairs.append(
+                    {
+                        "start": round(u.start, 3),
+                        "end": round(u.end, 3),
+                        "source": u.text,
+                        "translation": event.translation,
+                    }
+                )
+                if not as_json:
+                    click.echo(f"{u.text}\t=>\t{event.translation}")
     if as_json:
-        emit_json(
-            {
-                "to": to_lang.code,
-                "from": from_lang.code if from_lang else None,
-                "model": backend.name,
-                "utterances": pairs,
-            }
-        )
-    status(f"translated {interpreter.count} utterances" + (f" -> {output}" if output else ""))
+        _emit(translator, "utterances", pairs)
+    status(f"translated {mode.count} utterances" + (f" -> {output}" if output else ""))

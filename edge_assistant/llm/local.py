@@ -11,11 +11,11 @@ from typing import Any
 
 from ..errors import ContextOverflowError, ModelFileError, NotInstalledError
 from ..gguf import check_gguf
+from ..settings import LlmSettings
 from .formats import ChatFormat, choose_format
 from .options import GenerationOptions, Message, Reply, Timings
 
 log = logging.getLogger(__name__)
-DEFAULT_CTX_CAP = 4096
 _quiet_callback: Any = None
 
 
@@ -54,7 +54,7 @@ class LlamaCppBackend:
         family: str | None = None,
         threads: int = 2,
         n_ctx: int | None = None,
-        ctx_cap: int = DEFAULT_CTX_CAP,
+        ctx_cap: int = LlmSettings.ctx_cap,
         n_batch: int = 512,
         flash_attn: bool = True,
         verbose: bool = False,

@@ -15,12 +15,10 @@ from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
 from ..errors import BackendError
+from ..settings import LlmSettings
 from .options import GenerationOptions, Message, Reply, Timings
 
 log = logging.getLogger(__name__)
-
-DEFAULT_CONTEXT_LENGTH = 4096
-"""Context assumed when the server does not say (tokens)."""
 _MAX_MESSAGE = 200
 """Longest server message quoted in an error (characters)."""
 
@@ -115,7 +113,7 @@ class RemoteBackend:
         self.timeout = timeout
         """Seconds to wait for a connection or for the next piece of an answer."""
         self.name = model or "remote"
-        self.context_length = DEFAULT_CONTEXT_LENGTH
+        self.context_length = LlmSettings.ctx_cap
         self.available: list[str] = []
         """Model ids the server listed at `open()`."""
         self._tokenize: str | None = None
@@ -149,7 +147,7 @@ class RemoteBackend:
             log.warning("model %s is not in the server's list (%s); trying it anyway", self.model, self.available)
         self.name = self.model
         entry = next((x for x in entries if x["id"] == self.model), None) or {}
-        self.context_length = self._server_context(entry) or DEFAULT_CONTEXT_LENGTH
+        self.context_length = self._server_context(entry) or LlmSettings.ctx_cap  # the server does not say
         log.info("remote model %s at %s, context %d", self.name, self.base_url, self.context_length)
 
     def close(self) -> None:

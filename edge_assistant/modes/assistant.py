@@ -1,36 +1,39 @@
 """The voice assistant: listen, answer with the language model, speak the answer sentence by sentence.
 
-Capture is gated while the assistant speaks (and a transcript that repeats what it just said is
-dropped), so it does not answer itself. Barge-in (`interrupt()`) stops generation and speech at once.
+Turn-taking lives here: push-to-talk (Enter, then one utterance), hands-free (every utterance, or what
+follows a wake word), or the questions in a file. Capture is gated while the assistant speaks (and a
+transcript that repeats what it just said is dropped), so it does not answer itself. Barge-in
+(`interrupt()`: Enter, or the wake word spoken over the answer) stops generation and speech at once.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import logging
-import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-
-import numpy as np
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import replace
 
 from ..audio.chunk import AudioChunk
+from ..audio.sources import AudioSource
+from ..errors import UsageError
 from ..llm.backend import Backend
 from ..llm.conversation import Conversation
 from ..llm.options import GenerationOptions, Reply
+from ..settings import AssistantSettings
 from ..stt.recognizer import Recognizer
 from ..stt.types import Utterance
+from ..stt.vosk import VoskRecognizer
 from ..text import SentenceSplitter
-from .voice import Mouth
+from ..tts.delivery import Mouth
+from .base import Mode
+from .events import Answered, AnswerText, Asked, Event, Heard, Notice, Partial
+from .keys import EnterKeys
+from .turns import Turn, TurnLog, similar
 from .wake import WakeSpotter
 
 log = logging.getLogger(__name__)
-SYSTEM = "You are a helpful voice assistant. Give short, plain answers of one or two sentences."
 RESET = re.compile(
     r"\b(reset (the )?conversation|forget (everything|our conversation)|start over|new conversation)\b", re.I
 )
@@ -41,120 +44,145 @@ EAGER_WORDS = 6
 ECHO_WINDOW = 20.0
 """Seconds after an answer during which a transcript repeating it counts as an echo."""
 
-
-@dataclass
-class TurnTimings:
-    """Seconds; 'from speech end' figures are measured from the end of the user's speech."""
-
-    endpoint_s: float = 0.0
-    """Trailing silence the endpointer waited for."""
-    stt_s: float = 0.0
-    """Recognition after the endpoint (the rest of speech end -> transcript)."""
-    ttft_s: float = 0.0
-    first_sentence_s: float = 0.0
-    """From the request to the first complete sentence of the answer."""
-    tts_s: float = 0.0
-    """Synthesis of the first sentence."""
-    first_audio_s: float = 0.0
-    """End of speech -> first spoken audio ready to play."""
-    total_s: float = 0.0
+Events = Generator[Event, None, Turn | None]
 
 
-@dataclass
-class Turn:
-    transcript: str
-    answer: str = ""
-    interrupted: bool = False
-    dropped: str = ""
-    """Why the utterance got no answer (echo of our own speech, empty)."""
-    time: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
-    timings: TurnTimings = field(default_factory=TurnTimings)
+class Assistant(Mode):
+    """Wires a recognizer, a language model and a voice; `run` takes turns until the input ends."""
 
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        backend: Backend,
+        mouth: Mouth,
+        settings: AssistantSettings | None = None,
+        *,
+        live: bool = True,
+        silence: float = 0.0,
+        keys: EnterKeys | None = None,
+        options: GenerationOptions = OPTIONS,
+    ) -> None:
+        self.settings = settings or AssistantSettings()
+        if self.settings.wake_word and not isinstance(recognizer, VoskRecognizer):
+            raise UsageError(
+                "--wake-word needs the vosk engine: install a vosk model for your language "
+                "(edge-assistant models list --kind stt) and pass --engine vosk"
+            )
+        if self.settings.push_to_talk and keys is None:
+            raise UsageError("push-to-talk needs a terminal to press Enter in")
+        self.recognizer = recognizer
+        self.backend = backend
+        self.mouth = mouth
+        self.live = live
+        """The input is a live microphone, which can hear the assistant's voice: gate it while speaking."""
+        self.silence = silence
+        """The trailing silence that ends an utterance (reported in each turn's timings)."""
+        self.keys = keys
+        self.log = TurnLog(self.settings.log)
+        self._notices: list[str] = []
+        self._delivered: list[tuple[float, float]] = []
+        self._last_answer = ""
+        self._last_answer_at = 0.0
+        self.conversation = Conversation(backend, self.settings.system, options, notify=self._notices.append)
+        self.spotter: WakeSpotter | None = None
+        """Listens for the wake word while the assistant speaks (barge-in by voice)."""
+        self.barge = threading.Event()
 
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+    @property
+    def wake_word(self) -> str | None:
+        return self.settings.wake_word
 
-
-def similar(a: str, b: str) -> float:
-    """1.0 when one text contains the other, else their character-level similarity."""
-    x, y = _norm(a), _norm(b)
-    if not x or not y:
-        return 0.0
-    if x in y:
-        return 1.0
-    return difflib.SequenceMatcher(None, x, y).ratio()
-
-
-class TurnLog:
-    """Every turn appended as one JSON line, flushed and fsynced (interrupted turns too)."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-
-    def write(self, turn: Turn) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(asdict(turn), ensure_ascii=False) + "\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, line.encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-@dataclass
-class Assistant:
-    """Wires a recognizer, a language model and a voice."""
-
-    recognizer: Recognizer
-    backend: Backend
-    mouth: Mouth
-    system: str = SYSTEM
-    options: GenerationOptions = OPTIONS
-    log: TurnLog = field(default_factory=lambda: TurnLog(None))
-    on_text: Callable[[str], None] = lambda piece: None
-    on_transcript: Callable[[Utterance], None] = lambda u: None
-    notify: Callable[[str], None] = lambda message: None
-    live: bool = True
-    """The input is a live microphone, which can hear the assistant's voice: gate it while speaking."""
-    wake_word: str | None = None
-    spotter: WakeSpotter | None = None
-    """Listens for the wake word while the assistant speaks (barge-in by voice)."""
-    barge: threading.Event = field(default_factory=threading.Event)
-    _delivered: list[tuple[float, float]] = field(default_factory=list)
-    _last_answer: str = ""
-    _last_answer_at: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.conversation = Conversation(self.backend, self.system, self.options, notify=self.notify)
-
+    # -- lifecycle ---------------------------------------------------------------------------------
     def open(self) -> None:
-        """Load what is slow before listening: recognizer, voice, and the system prompt's KV state."""
+        """Load what is slow before listening: recognizer, voice, model and the system prompt's KV state."""
         self.recognizer.open()
         self.mouth.open()
-        warm = getattr(self.backend, "warm", None)
-        if warm is not None:
-            warm(self.conversation.prefix)
+        self.backend.open()
+        self.backend.warm(self.conversation.prefix)
+        if self.wake_word and isinstance(self.recognizer, VoskRecognizer):
+            self.spotter = WakeSpotter(self.recognizer.model, self.wake_word)
+        if self.keys is not None:
+            self.keys.on_press = self.interrupt
+            self.keys.start()
 
     def close(self) -> None:
         self.mouth.close()
         self.recognizer.close()
+        self.backend.close()
+
+    # -- turn-taking -------------------------------------------------------------------------------
+    def run(self, source: AudioSource) -> Iterator[Event]:
+        """Answer until the input ends, `turns` answers are given, or the user stops it."""
+        if self.settings.push_to_talk:
+            yield from self._push_to_talk(source)
+            return
+        if self.live:
+            wake = f" for {self.wake_word!r}" if self.wake_word else ""
+            yield Notice(f"listening{wake}; Enter stops an answer, Ctrl-C quits")
+        answered = 0
+        for event in self.hear(source.chunks()):
+            yield event
+            if isinstance(event, Heard) and (yield from self.respond(event.utterance)):
+                answered += 1
+                if self._enough(answered):
+                    return
+        if not answered and not self.live:
+            yield Notice("heard no question in the input")
+
+    def _push_to_talk(self, source: AudioSource) -> Iterator[Event]:
+        """Enter, one utterance, its answer; again."""
+        assert self.keys is not None
+        answered = 0
+        while not self._enough(answered):
+            yield Notice("press Enter and speak (Ctrl-C quits)")
+            self.keys.on_press = None
+            if not self.keys.wait():
+                return
+            self.keys.on_press = self.interrupt
+            yield Notice("listening ...")
+            heard: Utterance | None = None
+            chunks = source.chunks()
+            events = self.hear(chunks)
+            try:
+                for event in events:
+                    yield event
+                    if isinstance(event, Heard):
+                        heard = event.utterance
+                        break
+            finally:
+                events.close()
+                chunks.close()  # the microphone closes while the answer is spoken
+            if heard is not None and (yield from self.respond(heard)):
+                answered += 1
+
+    def _enough(self, answered: int) -> bool:
+        return self.settings.turns is not None and answered >= self.settings.turns
 
     # -- listening ---------------------------------------------------------------------------------
-    def gate(self, chunks: Iterable[AudioChunk]) -> Iterator[AudioChunk]:
-        """Silence the input while the assistant speaks; note when each chunk arrived."""
+    def hear(self, chunks: Iterable[AudioChunk]) -> Generator[Event, None, None]:
+        """Partial and final utterances from the (gated) audio, with notices raised on the way."""
+        for u in self.recognizer.stream(self._gate(self._stamp(chunks))):
+            yield from self._pending()
+            yield Heard(u) if u.final else Partial(u)
+
+    def _stamp(self, chunks: Iterable[AudioChunk]) -> Iterator[AudioChunk]:
+        """Note when each chunk arrived (for the timings of the turn it ends)."""
         for chunk in chunks:
             self._delivered.append((chunk.end, time.perf_counter()))
             del self._delivered[:-200]
-            if self.live and self.mouth.gated:
-                if self.spotter is not None and self.mouth.speaking.is_set() and self.spotter.feed(chunk):
-                    self.notify("wake word: stopping the answer")
-                    self.interrupt()
-                yield AudioChunk(np.zeros_like(chunk.samples), chunk.start)
-            else:
-                yield chunk
+            yield chunk
+
+    def _gate(self, chunks: Iterable[AudioChunk]) -> Iterable[AudioChunk]:
+        return self.mouth.gate(chunks, self._spot_wake_word) if self.live else chunks
+
+    def _spot_wake_word(self, chunk: AudioChunk) -> None:
+        if self.spotter is not None and self.mouth.speaking.is_set() and self.spotter.feed(chunk):
+            self._notices.append("wake word: stopping the answer")
+            self.interrupt()
+
+    def _pending(self) -> Iterator[Notice]:
+        while self._notices:
+            yield Notice(self._notices.pop(0))
 
     def heard_at(self, stream_time: float) -> float | None:
         """perf_counter time at which the audio at `stream_time` reached us (None if unknown)."""
@@ -162,13 +190,6 @@ class Assistant:
             if end >= stream_time:
                 return wall - (end - stream_time)
         return None
-
-    def utterances(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
-        """Final utterances from gated audio (partials go to on_transcript too)."""
-        for u in self.recognizer.stream(self.gate(chunks)):
-            self.on_transcript(u)
-            if u.final:
-                yield u
 
     def after_wake_word(self, text: str) -> str | None:
         """With a wake word: the request that follows it, '' for the wake word alone, None without it."""
@@ -179,7 +200,20 @@ class Assistant:
         return text[match.end() :].strip() if match else None
 
     # -- answering ---------------------------------------------------------------------------------
-    def answer(self, utterance: Utterance, endpoint_s: float = 0.0) -> Turn:
+    def respond(self, utterance: Utterance) -> Events:
+        """Answer a final utterance (the part after the wake word, with one); the turn, or None when nothing
+        was answered."""
+        text = self.after_wake_word(utterance.text)
+        if text is None:
+            return None
+        if not text:
+            yield Notice("(listening)")
+            return None
+        yield Asked(text)
+        turn = yield from self.answer(replace(utterance, text=text))
+        return None if turn.dropped else turn
+
+    def answer(self, utterance: Utterance) -> Generator[Event, None, Turn]:
         """Answer one final utterance: stream the text, speak each sentence as soon as it is complete."""
         heard = time.perf_counter()
         spoke_at = self.heard_at(utterance.end)
@@ -188,12 +222,15 @@ class Assistant:
         if self.is_echo(text):
             turn.dropped = "echo of the assistant's own speech"
             self.log.write(turn)
+            yield Answered(turn)
             return turn
         if RESET.search(text):
             self.conversation.reset()
             turn.answer = "Okay, I have forgotten our conversation."
+            yield AnswerText(turn.answer)
             self._speak_all(turn.answer)
             self.log.write(turn)
+            yield Answered(turn)
             return turn
         self.barge.clear()
         self.mouth.start_turn()
@@ -204,7 +241,8 @@ class Assistant:
         stream = self.conversation.ask(text, reply)
         try:
             for piece in stream:
-                self.on_text(piece)
+                yield from self._pending()
+                yield AnswerText(piece)
                 for sentence in splitter.feed(piece):
                     first_sentence = first_sentence or time.perf_counter()
                     self.mouth.say(sentence)
@@ -217,7 +255,7 @@ class Assistant:
                     first_sentence = first_sentence or time.perf_counter()
                     self.mouth.say(sentence)
                 self.mouth.finish()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, GeneratorExit):
             turn.interrupted = True
             raise
         finally:
@@ -227,7 +265,9 @@ class Assistant:
                 self.mouth.interrupt()
                 self.mouth.finish(timeout=2)
             turn.answer = reply.text
-            self._record(turn, reply, utterance, spoke_at, heard, started, first_sentence, endpoint_s)
+            self._record(turn, reply, utterance, spoke_at, heard, started, first_sentence)
+        yield from self._pending()
+        yield Answered(turn)
         return turn
 
     def _record(
@@ -239,13 +279,12 @@ class Assistant:
         heard: float,
         started: float,
         first_sentence: float | None,
-        endpoint_s: float,
     ) -> None:
         self._last_answer, self._last_answer_at = " ".join(self.mouth.spoken) or turn.answer, time.monotonic()
         t = turn.timings
-        t.endpoint_s = endpoint_s
+        t.endpoint_s = self.silence
         if spoke_at is not None:
-            t.stt_s = max(0.0, heard - spoke_at - endpoint_s)
+            t.stt_s = max(0.0, heard - spoke_at - self.silence)
         t.ttft_s = reply.timings.ttft
         t.first_sentence_s = (first_sentence - started) if first_sentence else 0.0
         t.tts_s = self.mouth.synth_seconds or 0.0
@@ -261,7 +300,6 @@ class Assistant:
 
     def _speak_all(self, text: str) -> None:
         self.mouth.start_turn()
-        self.on_text(text)
         self.mouth.say(text)
         self.mouth.finish()
 

@@ -54,6 +54,14 @@ class Translator:
         "it. Reply with the translation only: no explanations, notes or quotes."
     )
 
+    def open(self) -> None:
+        """Load the model and evaluate the fixed instructions once."""
+        self.backend.open()
+        self.backend.warm(self.prefix())
+
+    def close(self) -> None:
+        self.backend.close()
+
     def prefix(self) -> list[Message]:
         return [Message("system", self.system)]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..audio.endpoint import EndpointSettings
 from ..catalog import AssetModel
 from ..errors import NotInstalledError, UsageError
+from ..settings import EndpointSettings
 from ..store import Installed, Store
 from .recognizer import Recognizer
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..audio.chunk import RATE, AudioChunk
-from ..audio.endpoint import Endpointer, EndpointSettings
+from ..audio.endpoint import Endpointer
 from ..errors import ModelFileError, NotInstalledError
+from ..settings import EndpointSettings
 from .types import Utterance, Word
 
 log = logging.getLogger(__name__)

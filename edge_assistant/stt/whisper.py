@@ -13,8 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..audio.chunk import RATE, AudioChunk
-from ..audio.endpoint import Endpointer, EndpointSettings
+from ..audio.endpoint import Endpointer
 from ..errors import ModelFileError, NotInstalledError
+from ..settings import EndpointSettings
 from .types import Utterance, Word
 
 log = logging.getLogger(__name__)

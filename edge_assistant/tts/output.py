@@ -7,17 +7,18 @@ import importlib
 import logging
 import math
 import os
-import tempfile
 import threading
 import wave
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
 
+from ..audio.devices import load_sounddevice
 from ..errors import AudioError, first_line
+from ..files import atomic_write
 from .speaker import Speech
 
 log = logging.getLogger(__name__)
@@ -75,41 +76,25 @@ def write_wav(speech: Speech | Sequence[Speech], path: str | os.PathLike[str], r
     """
     whole = join([speech] if isinstance(speech, Speech) else list(speech), rate)
     target = Path(path)
+
+    def write(f: BinaryIO) -> None:
+        with wave.open(f, "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(whole.rate)
+            wav.writeframes(whole.samples.astype("<i2", copy=False).tobytes())
+
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        atomic_write(target, write)
     except OSError as exc:
         raise AudioError(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            with wave.open(f, "wb") as wav:
-                wav.setnchannels(1)
-                wav.setsampwidth(2)
-                wav.setframerate(whole.rate)
-                wav.writeframes(whole.samples.astype("<i2", copy=False).tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise AudioError(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     log.debug("wrote %.2f s of speech to %s", whole.seconds, target)
     return target
 
 
 # -- the sound card ----------------------------------------------------------------------------
 def _sounddevice() -> Any:
-    try:
-        return importlib.import_module("sounddevice")
-    except OSError:  # the module loads libportaudio when imported
-        raise NoOutputDeviceError(
-            f"cannot play speech: the PortAudio library is not installed (apt install libportaudio2); {HINT}"
-        ) from None
-    except ImportError:
-        raise NoOutputDeviceError(f"cannot play speech: the sounddevice package is not installed; {HINT}") from None
+    return load_sounddevice(NoOutputDeviceError, HINT)
 
 
 def _device(sd: Any, device: int | str | None) -> tuple[int | str | None, dict[str, Any]]:

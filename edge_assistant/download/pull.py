@@ -1,4 +1,4 @@
-"""Downloads through huggingface_hub's own protocol code: metadata, resume, progress, verification.
+"""Pull orchestration: which file to fetch, what it must hash to, where it goes, and its manifest.
 
 `hf_hub_download` discards a partial file when a transfer fails, so a cut connection means
 starting over. We keep huggingface_hub for the protocol (URL building, HEAD metadata with the
@@ -10,239 +10,23 @@ into place. One lock per file makes concurrent pulls of the same file safe.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
 import shutil
-import sys
 import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
-from .catalog import AssetModel, HubFile, LlmModel, Quant
-from .errors import (
-    DiskSpaceError,
-    DownloadError,
-    GatedRepoError,
-    ModelFileError,
-    OfflineError,
-    UsageError,
-    first_line,
-)
-from .gguf import check_gguf
-from .settings import HubSettings
-from .store import Installed, Store, fsync_dir, now, sha256_file, sha256_tree
+from ..catalog import AssetModel, HubFile, LlmModel, Quant
+from ..errors import DownloadError, ModelFileError, OfflineError, UsageError
+from ..files import fsync_dir
+from ..gguf import check_gguf
+from ..store import Installed, Store, now, sha256_tree
+from .archive import safe_extract_zip
+from .fetch import Notify, PullOptions, fetch, gb
+from .hub import Remote, auth_headers, remote_info, url_info
 
 log = logging.getLogger(__name__)
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-DISK_MARGIN = 64 * 1024 * 1024
-Notify = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class Remote:
-    """What the server says about a file before we fetch it."""
-
-    url: str
-    """Where the bytes are (after redirects, e.g. a CDN)."""
-    size: int | None
-    sha256: str | None
-    """The LFS sha256 the hub advertises (ETag), when it is one."""
-    commit: str | None
-
-
-@dataclass(frozen=True)
-class PullOptions:
-    """How to pull."""
-
-    hub: HubSettings
-    revision: str | None = None
-    progress: bool = True
-    notify: Notify = _stderr
-    """Where status lines go (stderr by default)."""
-    free_bytes: Callable[[Path], int] | None = None
-    """Free space probe; defaults to shutil.disk_usage."""
-
-
-def _bar_class(enabled: bool) -> type[Any]:
-    from tqdm import tqdm
-
-    class Bar(tqdm):  # type: ignore[misc, type-arg]
-        """A byte progress bar on stderr with size and speed."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs.setdefault("file", sys.stderr)
-            kwargs.setdefault("mininterval", 0.5 if sys.stderr.isatty() else 5.0)
-            kwargs.setdefault("dynamic_ncols", True)
-            kwargs["disable"] = not enabled
-            super().__init__(*args, **kwargs)
-
-    return Bar
-
-
-def _repo_url(hub: HubSettings, repo: str) -> str:
-    return f"{hub.endpoint}/{repo}"
-
-
-def _map_hub_error(exc: BaseException, hub: HubSettings, repo: str, what: str) -> Exception:
-    """Turn huggingface_hub/httpx errors into one-line user errors."""
-    from huggingface_hub import errors as hf
-
-    if isinstance(exc, hf.GatedRepoError):
-        token_hint = (
-            "the token given has no access: accept the licence with the account that owns it"
-            if hub.token
-            else "pass a token with --token or HF_TOKEN"
-        )
-        return GatedRepoError(f"this repo is gated: accept the licence at {_repo_url(hub, repo)} and {token_hint}")
-    if isinstance(exc, hf.RepositoryNotFoundError):
-        hint = "" if hub.token else " (if it is private or gated, pass a token with --token or HF_TOKEN)"
-        return DownloadError(f"repository {repo} not found on {hub.endpoint}{hint}")
-    if isinstance(exc, hf.RevisionNotFoundError):
-        return DownloadError(f"revision not found in {repo}: {what}")
-    if isinstance(exc, hf.EntryNotFoundError):
-        return DownloadError(f"{what} is not in {repo}")
-    if isinstance(exc, hf.OfflineModeIsEnabled):
-        return OfflineError(f"offline mode is on (HF_HUB_OFFLINE); cannot fetch {what}")
-    if isinstance(exc, hf.HfHubHTTPError):
-        status = exc.response.status_code if exc.response is not None else "?"
-        if status in (401, 403):
-            return GatedRepoError(
-                f"access denied (HTTP {status}) to {repo}: if the repo is gated, accept the "
-                f"licence at {_repo_url(hub, repo)} and pass a token"
-            )
-        return DownloadError(f"{hub.endpoint} answered HTTP {status} for {what}")
-    return DownloadError(f"cannot reach {hub.endpoint}: {first_line(exc)}")
-
-
-def _network_errors() -> tuple[type[BaseException], ...]:
-    import httpx2
-    from huggingface_hub import errors as hf
-
-    return (
-        httpx2.HTTPError,
-        hf.HfHubHTTPError,
-        hf.OfflineModeIsEnabled,
-        hf.EntryNotFoundError,
-        ConnectionError,
-        TimeoutError,
-    )
-
-
-def remote_info(repo: str, filename: str, revision: str | None, hub: HubSettings) -> Remote:
-    """HEAD the file on the hub: final URL, size, advertised sha256, commit."""
-    if hub.offline:
-        raise OfflineError(f"offline mode: not fetching {repo}/{filename}")
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-
-    url = hf_hub_url(repo, filename, revision=revision, endpoint=hub.endpoint)
-    try:
-        meta = get_hf_file_metadata(url, token=hub.token or False)
-    except _network_errors() as exc:
-        raise _map_hub_error(exc, hub, repo, filename) from None
-    etag = (meta.etag or "").strip('"').lower()
-    return Remote(
-        url=meta.location or url,
-        size=meta.size,
-        sha256=etag if SHA256_RE.match(etag) else None,
-        commit=meta.commit_hash,
-    )
-
-
-def url_info(url: str, hub: HubSettings) -> Remote:
-    """HEAD a plain HTTPS file (no token is sent to it)."""
-    if hub.offline:
-        raise OfflineError(f"offline mode: not fetching {url}")
-    from huggingface_hub import get_hf_file_metadata
-
-    try:
-        meta = get_hf_file_metadata(url, token=False)
-    except _network_errors() as exc:
-        raise _map_hub_error(exc, hub, url, url) from None
-    return Remote(url=meta.location or url, size=meta.size, sha256=None, commit=None)
-
-
-def _check_space(store: Store, need: int, opts: PullOptions) -> None:
-    store.root.mkdir(parents=True, exist_ok=True)
-    free = opts.free_bytes(store.root) if opts.free_bytes else shutil.disk_usage(store.root).free
-    if free < need + DISK_MARGIN:
-        raise DiskSpaceError(f"not enough disk space in {store.root}: need {_gb(need + DISK_MARGIN)}, {_gb(free)} free")
-
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
-
-
-def fetch(
-    store: Store,
-    key: str,
-    remote: Remote,
-    headers: dict[str, str],
-    opts: PullOptions,
-    label: str,
-    expect_sha256: str | None,
-) -> tuple[Path, str]:
-    """Download remote bytes into `.partial/<key>.part`, resuming what is there; verify size and sha256.
-
-    Returns the verified partial path and its sha256. Raises with the partial discarded when the
-    bytes are wrong, or kept (for resume) when the transfer was cut.
-    """
-    from huggingface_hub.file_download import http_get
-
-    part = store.partial_dir / f"{key}.part"
-    have = part.stat().st_size if part.exists() else 0
-    if remote.size is not None and have > remote.size:
-        part.unlink()
-        have = 0
-    if remote.size is not None:
-        _check_space(store, remote.size - have, opts)
-    if have:
-        opts.notify(f"resuming {label} at {_gb(have)}")
-    try:
-        with part.open("ab") as f:
-            if remote.size is None or have < remote.size:
-                http_get(
-                    remote.url,
-                    f,
-                    resume_size=have,
-                    headers=headers,
-                    expected_size=remote.size,
-                    displayed_filename=label,
-                    tqdm_class=_bar_class(opts.progress),
-                )
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:
-        if exc.errno == errno.ENOSPC:
-            raise DiskSpaceError(
-                f"disk full while writing {part}; free some space and pull again (the download resumes)"
-            ) from None
-        if isinstance(exc, _network_errors()):
-            raise _map_hub_error(exc, opts.hub, label, label) from None
-        if "Consistency check failed" in str(exc):
-            raise DownloadError(f"{label}: the transfer ended early; pull again to resume") from None
-        raise DownloadError(f"{label}: {first_line(exc)}") from None
-    except _network_errors() as exc:
-        raise DownloadError(f"{label}: the transfer was cut ({first_line(exc)}); pull again to resume") from None
-    size = part.stat().st_size
-    if remote.size is not None and size != remote.size:
-        raise DownloadError(f"{label}: got {size} bytes of {remote.size}; pull again to resume")
-    opts.notify(f"verifying {label}")
-    digest = sha256_file(part)
-    if expect_sha256 and digest != expect_sha256:
-        part.unlink()
-        raise DownloadError(
-            f"{label}: checksum mismatch (expected sha256 {expect_sha256[:16]}…, got "
-            f"{digest[:16]}…); the bad download was discarded"
-        )
-    return part, digest
 
 
 def _install_file(part: Path, target: Path) -> None:
@@ -315,13 +99,11 @@ def pull_llm(
         expect = _expected(quant, remote, label, opts.notify)
         if remote.size and ram_bytes and remote.size * 1.1 > ram_bytes:
             opts.notify(
-                f"warning: {label} needs about {_gb(int(remote.size * 1.1))} of memory to run; this machine "
-                f"has {_gb(ram_bytes)}"
+                f"warning: {label} needs about {gb(int(remote.size * 1.1))} of memory to run; this machine "
+                f"has {gb(ram_bytes)}"
             )
-        from huggingface_hub.utils._headers import build_hf_headers
-
-        headers = build_hf_headers(token=opts.hub.token or False)
-        opts.notify(f"pulling {label} from {repo} ({_gb(remote.size) if remote.size else 'size unknown'})")
+        headers = auth_headers(opts.hub)
+        opts.notify(f"pulling {label} from {repo} ({gb(remote.size) if remote.size else 'size unknown'})")
         part, digest = fetch(
             store,
             _safe_key(remote.sha256 or repo, filename.replace("/", "_")),
@@ -369,22 +151,6 @@ def _embedded_llm(store: Store, model: LlmModel, quant: Quant) -> Installed:
 
 class NotInstalledFromPackage(UsageError):
     """An embedded model whose package is missing."""
-
-
-def safe_extract_zip(archive: Path, dest: Path) -> None:
-    """Unpack a zip into dest, refusing absolute paths, '..' and links that would escape it."""
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            name = PurePosixPath(info.filename)
-            if (
-                name.is_absolute()
-                or ".." in name.parts
-                or info.filename.startswith(("/", "\\"))
-                or "\\" in info.filename
-                or (info.external_attr >> 16) & 0o170000 == 0o120000
-            ):
-                raise DownloadError(f"{archive.name}: unsafe path in archive: {info.filename!r}; refused")
-        zf.extractall(dest)
 
 
 def pull_asset(store: Store, asset: AssetModel, opts: PullOptions) -> Installed:
@@ -447,13 +213,11 @@ def _pull_archive(store: Store, asset: AssetModel, staging: Path, opts: PullOpti
     if asset.bytes and remote.size and asset.bytes != remote.size and "bytes" not in asset.unverified:
         raise DownloadError(f"{asset.id}: the server has {remote.size} bytes, the catalog expects {asset.bytes}")
     opts.notify(f"pulling {asset.id} from {asset.url}")
-    from huggingface_hub.utils._headers import build_hf_headers
-
     part, digest = fetch(
         store,
         _safe_key(asset.id, "zip"),
         remote,
-        build_hf_headers(token=False),
+        auth_headers(opts.hub, send_token=False),
         opts,
         asset.url.rsplit("/", 1)[-1],
         asset.sha256,
@@ -486,9 +250,7 @@ def _pull_archive(store: Store, asset: AssetModel, staging: Path, opts: PullOpti
 
 def _pull_repo_files(store: Store, asset: AssetModel, staging: Path, opts: PullOptions) -> str | None:
     assert asset.repo
-    from huggingface_hub.utils._headers import build_hf_headers
-
-    headers = build_hf_headers(token=opts.hub.token or False)
+    headers = auth_headers(opts.hub)
     commit = None
     for name in asset.files:
         remote = remote_info(asset.repo, name, opts.revision or asset.revision, opts.hub)

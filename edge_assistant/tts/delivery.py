@@ -1,7 +1,8 @@
-"""Speaking replies: a worker that synthesises sentences as they arrive and plays them (or files them).
+"""How an answer is spoken sentence by sentence: a worker synthesises sentences as they arrive and plays
+them (or files them).
 
 The first sentence is heard while the rest of the answer is still being generated; `speaking` is set
-while anything is queued or playing, so capture can be gated; `stop` cuts speech at once (barge-in).
+while anything is queued or playing, so capture can be gated (`gate`); `stop` cuts speech at once (barge-in).
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
+from ..audio.chunk import AudioChunk
 from ..text import speakable
-from ..tts.output import play, write_wav
-from ..tts.speaker import Speaker, Speech
+from .output import play, write_wav
+from .speaker import Speaker, Speech
 
 log = logging.getLogger(__name__)
 ECHO_TAIL = 0.3
@@ -179,6 +184,19 @@ class Mouth:
     def gated(self) -> bool:
         """True while the assistant's own voice may reach the microphone."""
         return self.audible and (self.speaking.is_set() or time.monotonic() < self.quiet_until)
+
+    def gate(
+        self, chunks: Iterable[AudioChunk], on_muted: Callable[[AudioChunk], None] | None = None
+    ) -> Iterator[AudioChunk]:
+        """Microphone audio with silence in place of what was heard while the assistant's own voice may reach
+        it; `on_muted` sees each chunk that was silenced (e.g. to spot a wake word over the voice)."""
+        for chunk in chunks:
+            if self.gated:
+                if on_muted is not None:
+                    on_muted(chunk)
+                yield AudioChunk(np.zeros_like(chunk.samples), chunk.start)
+            else:
+                yield chunk
 
     def _settle(self) -> None:
         """Under the lock: wake waiters; mark silence when nothing is left."""

@@ -1,0 +1,72 @@
+"""What one turn of the voice assistant is (heard, answered, timed), the turn log, and the echo test."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..files import append_synced, open_append
+
+
+@dataclass
+class TurnTimings:
+    """Seconds; 'from speech end' figures are measured from the end of the user's speech."""
+
+    endpoint_s: float = 0.0
+    """Trailing silence the endpointer waited for."""
+    stt_s: float = 0.0
+    """Recognition after the endpoint (the rest of speech end -> transcript)."""
+    ttft_s: float = 0.0
+    first_sentence_s: float = 0.0
+    """From the request to the first complete sentence of the answer."""
+    tts_s: float = 0.0
+    """Synthesis of the first sentence."""
+    first_audio_s: float = 0.0
+    """End of speech -> first spoken audio ready to play."""
+    total_s: float = 0.0
+
+
+@dataclass
+class Turn:
+    transcript: str
+    answer: str = ""
+    interrupted: bool = False
+    dropped: str = ""
+    """Why the utterance got no answer (echo of our own speech, empty)."""
+    time: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
+    timings: TurnTimings = field(default_factory=TurnTimings)
+
+
+class TurnLog:
+    """Every turn appended as one JSON line, synced to disk (interrupted turns too)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def write(self, turn: Turn) -> None:
+        if self.path is None:
+            return
+        fd = open_append(self.path)
+        try:
+            append_synced(fd, (json.dumps(asdict(turn), ensure_ascii=False) + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def similar(a: str, b: str) -> float:
+    """1.0 when one text contains the other, else their character-level similarity."""
+    x, y = _norm(a), _norm(b)
+    if not x or not y:
+        return 0.0
+    if x in y:
+        return 1.0
+    return difflib.SequenceMatcher(None, x, y).ratio()
