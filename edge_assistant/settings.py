@@ -99,8 +99,18 @@ class EndpointSettings:
     recognizer can start on the audio so far while the endpointer waits for the full trailing silence."""
 
 
-VOICE_SILENCE = 0.5
-"""Trailing silence that ends a question to the assistant: a conversation wants a quicker turn than notes."""
+@dataclass(frozen=True)
+class TurnSettings:
+    """When a spoken turn to the assistant ends (modes/turntaking.py)."""
+
+    complete_silence: float = 0.25
+    """Seconds of silence that end a turn whose words read as a finished request; one whose words stop on a
+    word that needs more ("Set a timer for") waits for the full trailing silence (VOICE_SILENCE)."""
+
+
+VOICE_SILENCE = 0.9
+"""Trailing silence that ends any question to the assistant, finished-sounding or not: long enough for a
+pause to think in the middle of a sentence."""
 
 
 @dataclass(frozen=True)
@@ -178,3 +188,5 @@ class AssistantSettings:
     """Stop after this many answers; None: until the input ends."""
     log: Path | None = None
     """Append every turn to this JSONL file."""
+    turn: TurnSettings = TurnSettings()
+    """When a spoken turn ends."""

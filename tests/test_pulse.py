@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.pulse import RATE, VirtualAudio
+from edge_assistant.bench.pulse import RATE, VirtualAudio
 
 pytestmark = [pytest.mark.pulseaudio, pytest.mark.timeout(90)]
 

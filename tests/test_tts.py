@@ -284,25 +284,38 @@ class FakePortAudioError(Exception):
 
 
 class FakeStream:
+    """A callback output stream that pulls blocks on a thread, four times faster than real time."""
+
+    latency = 0.01
+
     def __init__(self, sd: FakeSounddevice, **kwargs: Any) -> None:
         self.sd, self.kwargs = sd, kwargs
         sd.streams.append(self)
         self.written: list[np.ndarray[Any, Any]] = []
         self.events: list[str] = []
+        self._running = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.events.append("start")
+        self._running.set()
+        self._thread = threading.Thread(target=self._pull, daemon=True)
+        self._thread.start()
 
-    def write(self, data: np.ndarray[Any, Any]) -> bool:
-        self.written.append(data.copy())
-        time.sleep(len(data) / self.kwargs["samplerate"] / 4)  # a quarter of real time
-        return False
+    def _pull(self) -> None:
+        frames, rate = self.kwargs["blocksize"], self.kwargs["samplerate"]
+        when = type("Time", (), {"outputBufferDacTime": 0.0, "currentTime": 0.0})()
+        while self._running.is_set():
+            block = np.zeros((frames, self.kwargs["channels"]), dtype=np.int16)
+            self.kwargs["callback"](block, frames, when, None)
+            self.written.append(block)
+            time.sleep(frames / rate / 4)
 
     def stop(self) -> None:
+        self._running.clear()
+        if self._thread is not None:
+            self._thread.join()
         self.events.append("stop")
-
-    def abort(self) -> None:
-        self.events.append("abort")
 
     def close(self, ignore_errors: bool = False) -> None:
         self.events.append("close")
@@ -338,8 +351,10 @@ def test_play_resamples_to_what_the_device_takes(monkeypatch: pytest.MonkeyPatch
     assert stream.kwargs["samplerate"] == 48000 and stream.kwargs["channels"] == 2
     assert stream.events == ["start", "stop", "close"]
     data = np.concatenate(stream.written)
-    assert data.shape == (24000, 2) and data.dtype == np.int16
-    assert all(len(block) <= 960 for block in stream.written)  # 20 ms blocks
+    sound = np.flatnonzero(np.abs(data[:, 0]) > 0)
+    assert data.dtype == np.int16 and (data[:, 0] == data[:, 1]).all()
+    assert 23900 < sound[-1] - sound[0] + 1 <= 24000  # all of the half second, at 48 kHz, none of it cut
+    assert all(len(block) == 960 for block in stream.written)  # 20 ms blocks
 
 
 def test_play_stops_within_a_block(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -360,7 +375,9 @@ def test_play_stops_within_a_block(monkeypatch: pytest.MonkeyPatch) -> None:
         timer.cancel()
     assert time.monotonic() - stopped_at[0] < 0.05
     stream = sd.streams[0]
-    assert stream.kwargs["samplerate"] == 22050 and "abort" in stream.events and "stop" not in stream.events
+    assert stream.kwargs["samplerate"] == 22050 and stream.events == ["start", "stop", "close"]
+    data = np.concatenate(stream.written)[:, 0]
+    assert np.abs(data).max() > 0 and len(data) < 22050 * 10 / 4  # cut early; silence from the stop on
     assert play(tone(440, 22050), 0, stop) is False  # already stopped: nothing is opened
     assert len(sd.streams) == 1
 
@@ -416,7 +433,7 @@ def test_play_is_heard_on_a_virtual_speaker(joe: PiperSpeaker, tmp_path: Path, m
     import subprocess
     import sys
 
-    from tests.pulse import BINARIES, VirtualAudio
+    from edge_assistant.bench.pulse import BINARIES, VirtualAudio
 
     # VirtualAudio.available() globs /usr/lib*/** recursively, which never ends on a tree with symlink loops.
     missing = [name for name in BINARIES if shutil.which(name) is None]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from edge_assistant.bench.pulse import VirtualAudio
 from tests.helpers import TEMPLATE_TOKENS, package_path, run
-from tests.pulse import VirtualAudio
 from tests.speech import synth_piper, wer, with_silence
 
 pytestmark = pytest.mark.slow

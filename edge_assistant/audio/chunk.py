@@ -18,6 +18,8 @@ class AudioChunk:
     samples: npt.NDArray[np.int16]
     start: float
     """Seconds since the start of the stream of the first sample."""
+    captured: float | None = None
+    """perf_counter time its last sample was captured (live sources; None for files)."""
 
     @property
     def seconds(self) -> float:

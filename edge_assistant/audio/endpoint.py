@@ -40,6 +40,8 @@ class Endpointer:
         self._paused = False
         self._pending = np.zeros(0, dtype=np.int16)
         self._pending_start = 0.0
+        self.now = 0.0
+        """Stream time up to which audio has been judged."""
 
     def _is_voice(self, rms: float) -> bool:
         voice = rms > max(self.settings.min_level, self.floor * self.settings.floor_ratio)
@@ -62,9 +64,20 @@ class Endpointer:
             out += self._frame(float(np.sqrt(np.mean(frame * frame))), t0)
         return out
 
+    @property
+    def silence(self) -> float:
+        """Seconds of silence since the last voice of the utterance in progress (0 outside one)."""
+        return max(0.0, self.now - self.last_voice) if self.in_speech else 0.0
+
+    def end_now(self) -> Boundary:
+        """End the utterance in progress at its last voice (the turn is over before the trailing silence)."""
+        self.in_speech, self._run = False, 0.0
+        return Boundary("end", self.last_voice)
+
     def _frame(self, rms: float, t0: float) -> list[Boundary]:
         s = self.settings
         t1 = t0 + FRAME
+        self.now = t1
         voice = self._is_voice(rms)
         if not self.in_speech:
             if voice:

@@ -6,6 +6,7 @@ devices that only offer 44.1/48 kHz are converted).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sys
@@ -25,6 +26,8 @@ from .devices import find_device, load_sounddevice, supported_rates
 
 log = logging.getLogger(__name__)
 CHUNK_SECONDS = 0.05
+BACKLOG = 30.0
+"""Seconds of captured audio that may wait for a busy consumer (e.g. while an answer is spoken)."""
 
 
 class AudioSource(Protocol):
@@ -187,6 +190,10 @@ class MicSource:
         self.rate = 0
         self._stop = threading.Event()
         self.overflows = 0
+        self.dropped = 0
+        """Chunks dropped because the consumer fell more than BACKLOG seconds behind."""
+        self.taps: list[Callable[[AudioChunk], None]] = []
+        """Called with every chunk as it is captured (on PortAudio's thread: keep them quick)."""
 
     def check(self) -> None:
         find_device(self.device_spec, "input")
@@ -201,17 +208,31 @@ class MicSource:
         return default
 
     def chunks(self) -> Generator[AudioChunk, None, None]:
+        """16 kHz chunks stamped with their capture time. A consumer that falls behind finds up to BACKLOG
+        seconds waiting; beyond that the oldest audio is dropped (and that is said once)."""
         sd = load_sounddevice()
         device = find_device(self.device_spec, "input")
         self.rate = self._pick_rate(sd, device)
         resample = Resampler(self.rate)
-        blocks: queue.Queue[npt.NDArray[np.int16]] = queue.Queue()
+        backlog: queue.Queue[AudioChunk] = queue.Queue(maxsize=max(1, int(BACKLOG / self.block_seconds)))
+        position = 0
 
         def callback(indata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
+            nonlocal position
+            now = time.perf_counter()
             if status.input_overflow:
                 self.overflows += 1
                 self.on_overflow("audio input overflow: some audio was lost (the machine is too busy)")
-            blocks.put(indata[:, 0].copy())
+            samples = resample(indata[:, 0].copy())
+            if not len(samples):
+                return
+            waited = float(when.currentTime - when.inputBufferAdcTime) if when.inputBufferAdcTime else -1.0
+            captured = now - waited + frames / self.rate if 0 <= waited < 1 else now
+            chunk = AudioChunk(samples, position / RATE, captured)
+            position += len(samples)
+            for tap in self.taps:
+                tap(chunk)
+            self._keep(backlog, chunk)
 
         try:
             stream = sd.InputStream(
@@ -224,20 +245,29 @@ class MicSource:
             )
         except Exception as exc:  # PortAudio errors
             raise AudioError(f"cannot open the microphone at {self.rate} Hz: {first_line(exc)}") from None
-        position = 0
         with stream:
             log.info("recording from %s at %d Hz", stream.device, self.rate)
             while not self._stop.is_set():
                 try:
-                    block = blocks.get(timeout=1.0)
+                    yield backlog.get(timeout=1.0)
                 except queue.Empty:
                     if not stream.active:
                         raise AudioError("the microphone stopped delivering audio") from None
-                    continue
-                samples = resample(block)
-                if len(samples):
-                    yield AudioChunk(samples, position / RATE)
-                    position += len(samples)
+
+    def _keep(self, backlog: queue.Queue[AudioChunk], chunk: AudioChunk) -> None:
+        """Queue a chunk for the consumer, dropping the oldest when the backlog is full."""
+        while True:
+            try:
+                backlog.put_nowait(chunk)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    backlog.get_nowait()
+                if not self.dropped:
+                    self.on_overflow(
+                        f"more than {BACKLOG:.0f} s of audio waiting (the machine is too busy): dropping the oldest"
+                    )
+                self.dropped += 1
 
     def close(self) -> None:
         self._stop.set()

@@ -1,17 +1,32 @@
-"""Voice latency: from the end of a spoken question to the first spoken audio of the answer.
+"""Voice figures: how soon a listener hears the answer, and whether the assistant waits for people who pause.
 
-Questions are played in real time (paced like a microphone) through the whole assistant: endpointing,
-recognition, the language model and the voice. The answer audio is synthesised but not played.
+- **Listener latency** (when PulseAudio is here): the live assistant runs as a user starts it, hears the
+  questions through a virtual microphone and speaks through a virtual speaker; one recording of the speaker
+  holds question and answer on one clock (the microphone is the speaker's monitor, as a room would loop it),
+  so the figure is from the last loud sample of the question to the first loud sample of the answer.
+- **In-process latency**: the same questions paced in real time through the assistant in this process, from
+  the question's true end (known from the clip) to the first sentence's audio being ready; with its parts.
+- **False cuts**: questions with a pause inside (0.35, 0.5, 0.65 s) where people hesitate ("Set a timer
+  for ... ten minutes"): the share answered half-way. Pauses after a phrase that is already a whole request
+  ("Tell me a joke ... about cats") are counted apart: no listener can tell those from the end.
+
+The conversation is kept across the questions, as a user's would be.
 """
 
 from __future__ import annotations
 
+import json
 import statistics
-from dataclasses import asdict, dataclass
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..audio.chunk import RATE
 from ..audio.sources import FileSource
@@ -19,6 +34,8 @@ from ..llm.backend import Backend
 from ..modes.assistant import Assistant
 from ..modes.events import Answered, Heard
 from ..modes.turns import Turn
+from ..modes.turntaking import TurnEnd
+from ..settings import AssistantSettings
 from ..stt.recognizer import Recognizer
 from ..tts.delivery import Mouth, WavSink
 from ..tts.speaker import Speaker
@@ -29,65 +46,291 @@ QUESTIONS = [
     "What is the tallest mountain in the world?",
     "Who wrote Romeo and Juliet?",
     "What colour is the sky on a clear day?",
+    "How many days are there in a week?",
 ]
-PARTS = ("endpoint_s", "stt_s", "ttft_s", "first_sentence_s", "tts_s")
+HESITATIONS = [
+    ("Set a timer for", "ten minutes."),
+    ("What is the capital of", "Australia?"),
+    ("Remind me to call my", "sister tomorrow."),
+    ("Can you tell me the", "time in London?"),
+    ("Turn off the lights in the", "kitchen."),
+    ("What is the weather like in", "Paris today?"),
+    ("Play some music by", "the Beatles."),
+    ("Who is the author of", "Hamlet?"),
+]
+"""A pause where people stop to think: after a word that needs more."""
+WHOLE_FIRST = [("Tell me a joke", "about cats."), ("What time is it", "in Tokyo?")]
+"""A pause after words that already make a whole request."""
+PAUSES = (0.35, 0.5, 0.65)
+GAP = 3.0
+"""Seconds of silence after each question (the answer's time)."""
+LOUD = 300
+"""Sample level (of 32768) above which a sample counts as sound."""
+PARTS = ("turn_end_s", "ttft_s", "first_sentence_s", "tts_s")
 
 
 @dataclass(frozen=True)
+class Clip:
+    """A question placed in a WAV: where its speech starts and ends (seconds)."""
+
+    text: str
+    start: float
+    end: float
+    pieces: int = 1
+    """How many spoken pieces it has (two for a question with a pause inside)."""
+
+
+@dataclass
 class VoiceFigures:
-    turns: int
-    first_audio_s: float
-    """Median: end of speech -> first spoken audio ready."""
-    worst_s: float
-    parts: dict[str, float]
-    """Medians of the pieces: endpointing wait, recognition after it, time to first token, first sentence
-    (from the request), synthesis of the first sentence."""
     stt: str
     llm: str
     voice: str
+    in_process: list[float] = field(default_factory=list)
+    """True end of the question -> the first sentence's audio ready, per answered question."""
+    parts: dict[str, float] = field(default_factory=dict)
+    """Medians of the turns' own timings (from the endpointer's end of speech)."""
+    listener: list[float] = field(default_factory=list)
+    """Last loud sample of the question -> first loud sample of the answer, on the speaker."""
+    listener_note: str = ""
+    """Why there is no listener figure, when there is none."""
+    hesitation_cuts: int = 0
+    hesitations: int = 0
+    whole_first_cuts: int = 0
+    whole_firsts: int = 0
 
 
-def questions_wav(cache: Path, speaker: Speaker) -> Path:
-    """The questions spoken by `speaker`, 3 s of silence after each, made once and cached."""
-    path = cache / f"bench-questions-{speaker.name}.wav"
-    if path.exists():
-        return path
-    import soundfile
-
-    from ..tts.output import resample
-
-    cache.mkdir(parents=True, exist_ok=True)
-    speaker.open()
-    pieces = [np.zeros(RATE // 2, dtype=np.int16)]
-    for question in QUESTIONS:
-        speech = speaker.synthesize(question)
-        pieces += [resample(speech.samples, speech.rate, RATE), np.zeros(RATE * 3, dtype=np.int16)]
-    tmp = path.with_suffix(".tmp.wav")
-    soundfile.write(str(tmp), np.concatenate(pieces), RATE, subtype="PCM_16")
-    tmp.replace(path)
-    return path
-
-
-def measure_voice(
-    recognizer: Recognizer, backend: Backend, speaker: Speaker, cache: Path, silence: float
-) -> VoiceFigures:
-    wav = questions_wav(cache, speaker)
-    mouth = Mouth(speaker, WavSink(cache / "bench-answers.wav"))
-    turns: list[Turn] = []
-    with Assistant(recognizer, backend, mouth, live=False, silence=silence) as assistant:
-        for event in assistant.hear(FileSource(wav, realtime=True).chunks()):
-            if isinstance(event, Heard):
-                turns += [e.turn for e in assistant.answer(event.utterance) if isinstance(e, Answered)]
-                assistant.conversation.reset()
-    answered = [t for t in turns if not t.dropped and t.timings.first_audio_s > 0]
-    if not answered:
-        return VoiceFigures(0, 0.0, 0.0, {}, recognizer.name, backend.name, speaker.name)
-    firsts = [t.timings.first_audio_s for t in answered]
-    parts = {p: statistics.median(getattr(t.timings, p) for t in answered) for p in PARTS}
-    return VoiceFigures(
-        len(answered), statistics.median(firsts), max(firsts), parts, recognizer.name, backend.name, speaker.name
-    )
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"median_s": statistics.median(ordered), "p95_s": p95, "worst_s": ordered[-1], "n": len(ordered)}
 
 
 def as_dict(figures: VoiceFigures) -> dict[str, Any]:
-    return asdict(figures)
+    data = asdict(figures)
+    data["in_process_stats"] = _stats(figures.in_process)
+    data["listener_stats"] = _stats(figures.listener)
+    data["hesitation_cut_rate"] = figures.hesitation_cuts / figures.hesitations if figures.hesitations else 0.0
+    return data
+
+
+# -- material ----------------------------------------------------------------------------------------------------
+def _loud_span(samples: npt.NDArray[np.int16]) -> tuple[int, int]:
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > LOUD)
+    return (int(loud[0]), int(loud[-1]) + 1) if len(loud) else (0, 0)
+
+
+def _say(speaker: Speaker, text: str) -> npt.NDArray[np.int16]:
+    from ..tts.output import resample
+
+    speech = speaker.synthesize(text)
+    return resample(speech.samples, speech.rate, RATE)
+
+
+def _say_with_pause(speaker: Speaker, first: str, pause: float, second: str) -> list[npt.NDArray[np.int16]]:
+    """The whole sentence in one breath with `pause` seconds of silence after the words of `first` (a Piper voice
+    keeps the sentence's flow across it); other voices say the two parts apart."""
+    from ..tts.output import resample
+    from ..tts.piper import PiperSpeaker
+
+    silence = np.zeros(int(RATE * pause), dtype=np.int16)
+    if not isinstance(speaker, PiperSpeaker):
+        return [_say(speaker, first), silence, _say(speaker, second)]
+    speech, cut = speaker.synthesize_split(first, second)
+    return [
+        resample(speech.samples[:cut], speech.rate, RATE),
+        silence,
+        resample(speech.samples[cut:], speech.rate, RATE),
+    ]
+
+
+def build_wav(speaker: Speaker, items: Sequence[str | tuple[str, float, str]], path: Path) -> list[Clip]:
+    """Questions (plain, or first part, pause, second part) one after the other, GAP seconds apart, at 16 kHz;
+    made once and cached with a JSON of where each question's speech is."""
+    index = path.with_suffix(".json")
+    if path.exists() and index.exists():
+        return [Clip(**c) for c in json.loads(index.read_text())]
+    import soundfile
+
+    speaker.open()
+    pieces = [np.zeros(RATE // 2, dtype=np.int16)]
+    clips = []
+    at = len(pieces[0])
+    for item in items:
+        if isinstance(item, str):
+            parts, text = [_say(speaker, item)], item
+        else:
+            first, pause, second = item
+            text = f"{first} {second}"
+            parts = _say_with_pause(speaker, first, pause, second)
+        audio = np.concatenate(parts)
+        lo, hi = _loud_span(audio)
+        clips.append(Clip(text, (at + lo) / RATE, (at + hi) / RATE, len(parts) // 2 + 1))
+        pieces += [audio, np.zeros(int(RATE * GAP), dtype=np.int16)]
+        at += len(audio) + int(RATE * GAP)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.wav")
+    soundfile.write(str(tmp), np.concatenate(pieces), RATE, subtype="PCM_16")
+    tmp.replace(path)
+    index.write_text(json.dumps([asdict(c) for c in clips]))
+    return clips
+
+
+# -- in process --------------------------------------------------------------------------------------------------
+def measure_in_process(
+    recognizer: Recognizer, backend: Backend, speaker: Speaker, cache: Path, figures: VoiceFigures
+) -> None:
+    """The questions paced in real time through the assistant in this process (answers to a WAV file)."""
+    wav = cache / f"voice-questions-{speaker.name}.wav"
+    clips = build_wav(speaker, QUESTIONS, wav)
+    turns: list[tuple[Turn, float]] = []
+    with Assistant(recognizer, backend, Mouth(speaker, WavSink(cache / "voice-answers.wav")), live=False) as bot:
+        for event in bot.hear(FileSource(wav, realtime=True).chunks()):
+            if not isinstance(event, Heard):
+                continue
+            clip = min(clips, key=lambda c: abs(c.end - event.utterance.end))
+            spoke = bot.heard_at(clip.end)
+            for answer in bot.answer(event.utterance):
+                if isinstance(answer, Answered) and spoke is not None and bot.mouth.first_audio is not None:
+                    turns.append((answer.turn, bot.mouth.first_audio - spoke))
+    figures.in_process = [seconds for _, seconds in turns]
+    if turns:
+        figures.parts = {p: statistics.median(getattr(t.timings, p) for t, _ in turns) for p in PARTS}
+
+
+def count_false_cuts(recognizer: Recognizer, speaker: Speaker, cache: Path, figures: VoiceFigures) -> None:
+    """Run the paused questions through the recognizer with the assistant's turn-taking; a question heard as
+    more than one turn was cut."""
+    items: list[tuple[str, float, str]] = [(a, p, b) for p in PAUSES for a, b in HESITATIONS + WHOLE_FIRST]
+    wav = cache / f"voice-paused-{speaker.name}.wav"
+    clips = build_wav(speaker, items, wav)
+    recognizer.turn_end = TurnEnd(AssistantSettings().turn)
+    recognizer.open()
+    ends = [u.end for u in recognizer.stream(FileSource(wav).chunks()) if u.final]
+    whole = {f"{a} {b}" for a, b in WHOLE_FIRST}
+    for clip in clips:
+        turns = sum(1 for end in ends if clip.start - 0.3 <= end <= clip.end + GAP / 2)
+        cut = turns > 1
+        if clip.text in whole:
+            figures.whole_firsts += 1
+            figures.whole_first_cuts += cut
+        else:
+            figures.hesitations += 1
+            figures.hesitation_cuts += cut
+
+
+# -- what a listener hears ---------------------------------------------------------------------------------------
+def measure_listener(
+    model_args: list[str], speaker: Speaker, cache: Path, figures: VoiceFigures, timeout: float = 60.0
+) -> None:
+    """The live assistant (a child process, as a user starts it) through a private PulseAudio server."""
+    from .pulse import SPEAKER, VirtualAudio, VirtualAudioError
+
+    if (reason := VirtualAudio.available()) is not None:
+        figures.listener_note = f"no listener figure: {reason}"
+        return
+    clips = [
+        build_wav(speaker, [q], cache / f"voice-listener-{i}-{speaker.name}.wav")[0] for i, q in enumerate(QUESTIONS)
+    ]
+    log, errors = cache / "voice-listener-turns.jsonl", cache / "voice-listener-stderr.log"
+    log.unlink(missing_ok=True)
+    try:
+        with VirtualAudio() as virtual:
+            env = {**virtual.env, "PULSE_SOURCE": f"{SPEAKER}.monitor", "PYTHONUNBUFFERED": "1"}
+            recording = virtual.record_speaker(cache / "voice-listener.wav")
+            began = time.monotonic()
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "edge_assistant",
+                    "assistant",
+                    "--device",
+                    "default",
+                    "--log",
+                    str(log),
+                    *model_args,
+                ],
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=errors.open("wb"),
+                preexec_fn=_default_sigint,
+            )
+            try:
+                _wait_for(child, errors, "listening", timeout)
+                placed: list[tuple[Clip, float]] = []
+                for i, clip in enumerate(clips):
+                    placed.append((clip, time.monotonic() - began))
+                    virtual.play_into_mic(cache / f"voice-listener-{i}-{speaker.name}.wav", device=SPEAKER)
+                    _wait_turns(log, i + 1, timeout)
+                    time.sleep(1.0)
+            finally:
+                child.terminate()
+                child.communicate(timeout=30)
+            heard = recording.stop()
+    except VirtualAudioError as exc:
+        figures.listener_note = f"no listener figure: {exc}"
+        return
+    figures.listener = _gaps(heard, placed)
+
+
+def _default_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _wait_for(child: subprocess.Popen[bytes], errors: Path, marker: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while marker not in (seen := errors.read_text(errors="replace")):
+        if child.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the assistant did not start listening: {seen[-300:]}")
+        time.sleep(0.1)
+
+
+def _wait_turns(log: Path, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not (log.exists() and len(log.read_text().splitlines()) >= count):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the assistant did not answer in time")
+        time.sleep(0.05)
+
+
+def _gaps(recording: Path, placed: list[tuple[Clip, float]]) -> list[float]:
+    """From each question's last loud sample to the answer's first, in the recording of the speaker."""
+    import soundfile
+
+    audio, rate = soundfile.read(str(recording), dtype="int16")
+    audio = audio if audio.ndim == 1 else audio[:, 0]
+    loud = np.abs(audio.astype(np.int32)) > LOUD
+    gaps = []
+    for clip, played_at in placed:
+        # the question's first sound after it was sent, then its end by the clip's own length
+        search = int(played_at * rate)
+        onset = np.flatnonzero(loud[search:])
+        if not len(onset):
+            continue
+        begin = search + int(onset[0])
+        end = begin + int((clip.end - clip.start) * rate)
+        after = np.flatnonzero(loud[end + int(0.05 * rate) :])
+        if len(after):
+            gaps.append((int(after[0]) + int(0.05 * rate)) / rate)
+    return gaps
+
+
+def measure_voice(
+    recognizer: Recognizer,
+    backend: Backend,
+    speaker: Speaker,
+    cache: Path,
+    model_args: list[str],
+    listener: bool = True,
+) -> VoiceFigures:
+    figures = VoiceFigures(recognizer.name, backend.name, speaker.name)
+    count_false_cuts(recognizer, speaker, cache, figures)
+    measure_in_process(recognizer, backend, speaker, cache, figures)
+    if listener:
+        measure_listener(model_args, speaker, cache, figures)
+    return figures

@@ -56,7 +56,7 @@ def assistant(
         raise UsageError("--wake-word needs a streaming engine: use --engine vosk with a vosk model")
     recognizer, source = listening(app.store, app.machine, listen, status, fast=True)
     mouth = mouth_for(app.store, app.machine, speak, listen.language, app.paths.home / "answers.wav", status)
-    mode = Assistant(recognizer, backend(app, llm), mouth, settings, live=live, silence=listen.silence, keys=keys)
+    mode = Assistant(recognizer, backend(app, llm), mouth, settings, live=live, keys=keys)
     display = LiveDisplay(echo_finals=False)
     with mode:
         for event in mode.run(source):

@@ -114,21 +114,35 @@ def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
     recognizer = recognizer_for(app.store, app.machine, listen, fast=True)
     speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
     llm = backend(app, LlmSettings(model=spec))
-    status(f"measuring voice latency ({recognizer.name} -> {llm.name} -> {speaker.name}), in real time ...")
-    return voice_dict(measure_voice(recognizer, llm, speaker, app.paths.home / "cache" / "bench", listen.silence))
+    status(f"measuring the voice loop ({recognizer.name} -> {llm.name} -> {speaker.name}), in real time ...")
+    cache = app.paths.home / "cache" / "bench"
+    return voice_dict(measure_voice(recognizer, llm, speaker, cache, ["-m", spec] if spec else []))
 
 
 def _print_voice(v: dict[str, Any]) -> None:
+    def ms(stats: dict[str, float]) -> str:
+        return (
+            f"median {stats['median_s'] * 1000:.0f} ms, p95 {stats['p95_s'] * 1000:.0f} ms, worst "
+            f"{stats['worst_s'] * 1000:.0f} ms over {stats['n']:.0f} questions"
+        )
+
+    click.echo(f"\nVoice ({v['stt']} -> {v['llm']} -> {v['voice']}; a conversation, questions paced in real time)")
+    if v["listener_stats"]:
+        click.echo(f"- end of speech -> first audible answer, as a listener hears it: {ms(v['listener_stats'])}")
+    else:
+        click.echo(f"- {v['listener_note']}")
+    if v["in_process_stats"]:
+        p = v["parts"]
+        click.echo(
+            f"- in process, end of speech -> first spoken audio ready: {ms(v['in_process_stats'])}; parts (from "
+            f"the endpointer's end of speech): turn over and words known {p['turn_end_s'] * 1000:.0f} ms, first "
+            f"token {p['ttft_s'] * 1000:.0f} ms, first sentence {p['first_sentence_s'] * 1000:.0f} ms after the "
+            f"request, its synthesis {p['tts_s'] * 1000:.0f} ms"
+        )
     click.echo(
-        f"\nVoice: end of speech -> first spoken audio ({v['stt']} -> {v['llm']} -> {v['voice']}; "
-        f"{v['turns']} questions in real time)"
-    )
-    p = v["parts"]
-    click.echo(
-        f"- median {v['first_audio_s'] * 1000:.0f} ms (worst {v['worst_s'] * 1000:.0f} ms): endpointing "
-        f"{p.get('endpoint_s', 0) * 1000:.0f} + recognition {p.get('stt_s', 0) * 1000:.0f} + first token "
-        f"{p.get('ttft_s', 0) * 1000:.0f} ms, first sentence at {p.get('first_sentence_s', 0) * 1000:.0f} ms, "
-        f"its synthesis {p.get('tts_s', 0) * 1000:.0f} ms"
+        f"- answered half-way: {v['hesitation_cuts']} of {v['hesitations']} questions with a 0.35-0.65 s pause to "
+        f"think inside ({v['hesitation_cut_rate']:.0%}); {v['whole_first_cuts']} of {v['whole_firsts']} paused after "
+        "words that already make a request"
     )
 
 

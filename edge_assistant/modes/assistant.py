@@ -30,7 +30,8 @@ from ..tts.delivery import Mouth
 from .base import Mode
 from .events import Answered, AnswerText, Asked, Event, Heard, Notice, Partial
 from .keys import EnterKeys
-from .turns import Turn, TurnLog, similar
+from .turns import EchoGuard, Turn, TurnLog
+from .turntaking import TurnEnd
 from .wake import WakeSpotter
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,8 @@ RESET = re.compile(
     r"\b(reset (the )?conversation|forget (everything|our conversation)|start over|new conversation)\b", re.I
 )
 OPTIONS = GenerationOptions(temperature=0.2, top_k=40, repeat_penalty=1.1, seed=None, max_tokens=160)
-ECHO_SIMILARITY = 0.6
 EAGER_WORDS = 6
 """A first sentence may be spoken from its first comma once it has this many words (sooner first audio)."""
-ECHO_WINDOW = 20.0
-"""Seconds after an answer during which a transcript repeating it counts as an echo."""
 
 Events = Generator[Event, None, Turn | None]
 
@@ -58,7 +56,6 @@ class Assistant(Mode):
         settings: AssistantSettings | None = None,
         *,
         live: bool = True,
-        silence: float = 0.0,
         keys: EnterKeys | None = None,
         options: GenerationOptions = OPTIONS,
     ) -> None:
@@ -75,15 +72,13 @@ class Assistant(Mode):
         self.mouth = mouth
         self.live = live
         """The input is a live microphone, which can hear the assistant's voice: gate it while speaking."""
-        self.silence = silence
-        """The trailing silence that ends an utterance (reported in each turn's timings)."""
         self.keys = keys
         self.log = TurnLog(self.settings.log)
         self._notices: list[str] = []
         self._delivered: list[tuple[float, float]] = []
-        self._last_answer = ""
-        self._last_answer_at = 0.0
+        self.echo = EchoGuard()
         self.conversation = Conversation(backend, self.settings.system, options, notify=self._notices.append)
+        self.turn_end = TurnEnd(self.settings.turn)
         self.spotter: WakeSpotter | None = None
         """Listens for the wake word while the assistant speaks (barge-in by voice)."""
         self.barge = threading.Event()
@@ -95,6 +90,7 @@ class Assistant(Mode):
     # -- lifecycle ---------------------------------------------------------------------------------
     def open(self) -> None:
         """Load what is slow before listening: recognizer, voice, model and the system prompt's KV state."""
+        self.recognizer.turn_end = self.turn_end
         self.recognizer.open()
         self.mouth.open()
         self.backend.open()
@@ -168,7 +164,7 @@ class Assistant(Mode):
     def _stamp(self, chunks: Iterable[AudioChunk]) -> Iterator[AudioChunk]:
         """Note when each chunk arrived (for the timings of the turn it ends)."""
         for chunk in chunks:
-            self._delivered.append((chunk.end, time.perf_counter()))
+            self._delivered.append((chunk.end, chunk.captured or time.perf_counter()))
             del self._delivered[:-200]
             yield chunk
 
@@ -219,7 +215,7 @@ class Assistant(Mode):
         spoke_at = self.heard_at(utterance.end)
         text = utterance.text.strip()
         turn = Turn(text)
-        if self.is_echo(text):
+        if self.echo.is_echo(text):
             turn.dropped = "echo of the assistant's own speech"
             self.log.write(turn)
             yield Answered(turn)
@@ -280,23 +276,19 @@ class Assistant(Mode):
         started: float,
         first_sentence: float | None,
     ) -> None:
-        self._last_answer, self._last_answer_at = " ".join(self.mouth.spoken) or turn.answer, time.monotonic()
+        self.echo.said(" ".join(self.mouth.spoken) or turn.answer)
         t = turn.timings
-        t.endpoint_s = self.silence
         if spoke_at is not None:
-            t.stt_s = max(0.0, heard - spoke_at - self.silence)
+            t.turn_end_s = max(0.0, heard - spoke_at)
         t.ttft_s = reply.timings.ttft
         t.first_sentence_s = (first_sentence - started) if first_sentence else 0.0
         t.tts_s = self.mouth.synth_seconds or 0.0
         if spoke_at is not None and self.mouth.first_audio is not None:
             t.first_audio_s = self.mouth.first_audio - spoke_at
+        if spoke_at is not None and self.mouth.first_heard is not None:
+            t.first_heard_s = self.mouth.first_heard - spoke_at
         t.total_s = time.perf_counter() - heard
         self.log.write(turn)
-
-    def is_echo(self, text: str) -> bool:
-        """A transcript that repeats what the assistant just said (its own voice leaking into the microphone)."""
-        recent = time.monotonic() - self._last_answer_at < ECHO_WINDOW
-        return recent and len(text.split()) >= 3 and similar(text, self._last_answer) >= ECHO_SIMILARITY
 
     def _speak_all(self, text: str) -> None:
         self.mouth.start_turn()

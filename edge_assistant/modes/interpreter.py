@@ -12,6 +12,7 @@ from ..tts.delivery import Mouth
 from .base import Mode
 from .events import Event, Partial, Translated
 from .translate import Translator
+from .turns import EchoGuard
 
 
 class Interpreter(Mode):
@@ -35,6 +36,7 @@ class Interpreter(Mode):
         """The input is a live microphone: gate it while the translation is spoken."""
         self.count = 0
         """Utterances translated so far."""
+        self.echo = EchoGuard()
 
     def open(self) -> None:
         self.recognizer.open()
@@ -58,12 +60,15 @@ class Interpreter(Mode):
             if not u.final:
                 yield Partial(u)
                 continue
+            if self.live and self.echo.is_echo(u.text):
+                continue  # its own spoken translation, heard back
             translation = self.translator.sentence(u.text).text
             self.count += 1
             if self.writer is not None:
                 self.writer.write(u, translation)
             yield Translated(u, translation)
             if self.mouth is not None and translation:
+                self.echo.said(translation)
                 self.mouth.start_turn()
                 self.mouth.say(translation)
                 self.mouth.finish()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import re
 import time
@@ -15,12 +16,11 @@ from ..files import append_synced, open_append
 
 @dataclass
 class TurnTimings:
-    """Seconds; 'from speech end' figures are measured from the end of the user's speech."""
+    """Seconds; 'from speech end' figures are measured from the end of the user's speech as the endpointer
+    placed it (its last loud frame)."""
 
-    endpoint_s: float = 0.0
-    """Trailing silence the endpointer waited for."""
-    stt_s: float = 0.0
-    """Recognition after the endpoint (the rest of speech end -> transcript)."""
+    turn_end_s: float = 0.0
+    """End of speech -> the turn is over and its words are known (the silence waited, and recognition)."""
     ttft_s: float = 0.0
     first_sentence_s: float = 0.0
     """From the request to the first complete sentence of the answer."""
@@ -28,6 +28,8 @@ class TurnTimings:
     """Synthesis of the first sentence."""
     first_audio_s: float = 0.0
     """End of speech -> first spoken audio ready to play."""
+    first_heard_s: float = 0.0
+    """End of speech -> first spoken audio heard from the sound card (0 when it goes to a file)."""
     total_s: float = 0.0
 
 
@@ -70,3 +72,21 @@ def similar(a: str, b: str) -> float:
     if x in y:
         return 1.0
     return difflib.SequenceMatcher(None, x, y).ratio()
+
+
+class EchoGuard:
+    """Recognises the assistant's own words coming back through the microphone: a transcript that repeats what
+    it said in the last `window` seconds."""
+
+    def __init__(self, similarity: float = 0.6, window: float = 20.0) -> None:
+        self.similarity = similarity
+        self.window = window
+        self._said = ""
+        self._at = -math.inf
+
+    def said(self, text: str) -> None:
+        self._said, self._at = text, time.monotonic()
+
+    def is_echo(self, text: str) -> bool:
+        recent = time.monotonic() - self._at < self.window
+        return recent and len(text.split()) >= 3 and similar(text, self._said) >= self.similarity

@@ -9,6 +9,17 @@ from ..audio.chunk import AudioChunk
 from .types import Utterance
 
 
+class TurnEnd(Protocol):
+    """Whether the words heard so far, followed by this much silence, end the speaker's turn."""
+
+    @property
+    def min_silence(self) -> float:
+        """Seconds of silence before which no turn ends early."""
+        ...
+
+    def __call__(self, text: str, silence: float) -> bool: ...
+
+
 class Recognizer(Protocol):
     """Speech to text. `open()` loads the model (before any microphone opens); `stream` is lazy."""
 
@@ -16,6 +27,9 @@ class Recognizer(Protocol):
     engine: str
     streaming: bool
     """True when it yields partial results while an utterance is spoken."""
+    turn_end: TurnEnd | None
+    """Ends an utterance at a pause once its words say the turn is over (conversation); None: only the
+    endpointer's trailing silence does."""
 
     def open(self) -> None: ...
 

@@ -106,4 +106,5 @@ def make_recognizer(
         endpoint=endpoint,
         beam_size=1 if fast else 5,
         word_timestamps=not fast,
+        short_window=fast,
     )

@@ -12,6 +12,7 @@ from ..audio.chunk import RATE, AudioChunk
 from ..audio.endpoint import Endpointer
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
+from .recognizer import TurnEnd
 from .types import Utterance, Word
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class VoskRecognizer:
         self.name = name or self.model_path.name
         self.grammar = grammar
         self.endpoint = endpoint or EndpointSettings()
+        self.turn_end: TurnEnd | None = None
         self.language = language
         self._model: Any = None
 
@@ -88,6 +90,11 @@ class VoskRecognizer:
             start, end = words[0].start, words[-1].end
         return Utterance(text, start, end, final=True, words=words, language=self.language)
 
+    def _turn_over(self, endpointer: Endpointer, words: str) -> bool:
+        """The words so far, after the silence heard since, end the speaker's turn."""
+        silence = endpointer.silence
+        return self.turn_end is not None and bool(words) and self.turn_end(words, silence)
+
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         rec = self._recognizer()
         endpointer = Endpointer(self.endpoint)
@@ -105,7 +112,11 @@ class VoskRecognizer:
                 last_partial = ""
                 if done:
                     yield done
-            elif any(b.kind in ("end", "cut") for b in boundaries):
+            elif (ended := any(b.kind in ("end", "cut") for b in boundaries)) or self._turn_over(
+                endpointer, last_partial
+            ):
+                if not ended:
+                    endpointer.end_now()
                 done = self._final(rec.FinalResult(), utterance_start, now)
                 last_partial = ""
                 if done:

@@ -16,7 +16,9 @@ from ..audio.chunk import RATE, AudioChunk
 from ..audio.endpoint import Endpointer
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
+from .recognizer import TurnEnd
 from .types import Utterance, Word
+from .window import transcribe_window
 
 log = logging.getLogger(__name__)
 PRE_ROLL = 0.3
@@ -39,6 +41,7 @@ class WhisperRecognizer:
         threads: int = 0,
         beam_size: int = 5,
         word_timestamps: bool = True,
+        short_window: bool = False,
         endpoint: EndpointSettings | None = None,
     ) -> None:
         self.model_path = Path(model_path)
@@ -48,7 +51,10 @@ class WhisperRecognizer:
         self.beam_size = beam_size
         self.word_timestamps = word_timestamps
         """Per-word times (notes); without them and with beam 1 an utterance is ready ~0.1 s sooner (voice)."""
+        self.short_window = short_window
+        """Greedy decoding in a window cut to the utterance (`stt/window.py`): the quickest text, for conversation."""
         self.endpoint = endpoint or EndpointSettings()
+        self.turn_end: TurnEnd | None = None
         self._model: Any = None
 
     @property
@@ -78,8 +84,10 @@ class WhisperRecognizer:
         """One utterance of 16 kHz audio to text, word times shifted by `offset` seconds."""
         if self._model is None:
             raise RuntimeError("recognizer is not open")
-        audio = samples.astype(np.float32) / 32768.0
         language = "en" if self.english_only else self.language
+        if self.short_window:
+            return self._transcribe_window(samples, offset, language)
+        audio = samples.astype(np.float32) / 32768.0
         segments, info = self._model.transcribe(
             audio,
             language=language,
@@ -104,9 +112,18 @@ class WhisperRecognizer:
         end = words[-1].end if words else offset + min(length, spans[-1][1] if spans else length)
         return Utterance(text, start, end, final=True, words=tuple(words), language=info.language or language)
 
+    def _transcribe_window(
+        self, samples: npt.NDArray[np.int16], offset: float, language: str | None
+    ) -> Utterance | None:
+        found = transcribe_window(self._model, samples, language)
+        if not found.speech:
+            return None
+        return Utterance(found.text, offset, offset + len(samples) / RATE, final=True, language=found.language)
+
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         """Utterances cut by the endpointer. At a short pause the utterance so far is already transcribed on a
-        worker thread; when the pause turns out to be the end, that result is used (no wait after the end)."""
+        worker thread; when the pause turns out to be the end, that result is used (no wait after the end).
+        With `turn_end`, that early text may end the utterance before the trailing silence."""
         endpointer = Endpointer(self.endpoint)
         kept: list[AudioChunk] = []
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
@@ -114,7 +131,10 @@ class WhisperRecognizer:
         try:
             for chunk in chunks:
                 kept.append(chunk)
-                for b in endpointer.feed(chunk):
+                boundaries = endpointer.feed(chunk)
+                if early is not None and self._turn_over(endpointer, early):
+                    boundaries.append(endpointer.end_now())
+                for b in boundaries:
                     if b.kind == "start":
                         kept = [c for c in kept if c.end > b.time - PRE_ROLL]
                     elif b.kind == "pause":
@@ -138,6 +158,16 @@ class WhisperRecognizer:
                     yield done
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _turn_over(self, endpointer: Endpointer, early: tuple[float, Future[Utterance | None]]) -> bool:
+        """The text transcribed at the last pause says the turn is over, after the silence heard since."""
+        if self.turn_end is None or early[0] != endpointer.last_voice:
+            return False
+        silence = endpointer.silence
+        if silence < self.turn_end.min_silence:
+            return False
+        text = early[1].result()  # wait for it: it is due about now, and the decision needs it
+        return text is not None and self.turn_end(text.text, silence)
 
     def _segment(self, kept: list[AudioChunk], until: float) -> Utterance | None:
         if not kept:

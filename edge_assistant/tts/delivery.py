@@ -8,9 +8,11 @@ while anything is queued or playing, so capture can be gated (`gate`); `stop` cu
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +22,7 @@ import numpy as np
 
 from ..audio.chunk import AudioChunk
 from ..text import speakable
-from .output import play, write_wav
+from .output import SoundOut, trim_leading_silence, write_wav
 from .speaker import Speaker, Speech
 
 log = logging.getLogger(__name__)
@@ -31,24 +33,49 @@ ECHO_TAIL = 0.3
 class SpeechSink(Protocol):
     """Where synthesised speech goes."""
 
+    audible: bool
+    """Speech goes out of a loudspeaker (and so may come back in through a microphone)."""
+
+    def open(self, rate: int) -> None:
+        """Get ready for speech at `rate` Hz (a sound card opens here, before the first answer)."""
+        ...
+
     def play(self, speech: Speech, stop: threading.Event) -> bool:
         """True when it played to the end, False when `stop` cut it."""
         ...
 
+    def heard_at(self) -> float | None:
+        """perf_counter time the last piece played started to be heard, when known."""
+        ...
+
     def end_turn(self) -> None: ...
 
+    def close(self) -> None: ...
 
-@dataclass
+
 class DeviceSink:
-    """The sound card (default or chosen output device)."""
+    """The sound card (default or chosen output device), open for the whole session."""
 
-    device: int | str | None = None
+    audible = True
+
+    def __init__(self, device: int | str | None = None) -> None:
+        self.device = device
+        self.out = SoundOut(device)
+
+    def open(self, rate: int) -> None:
+        self.out.open(rate)
 
     def play(self, speech: Speech, stop: threading.Event) -> bool:
-        return play(speech, self.device, stop)
+        return self.out.play(speech, stop)
+
+    def heard_at(self) -> float | None:
+        return self.out.heard_at
 
     def end_turn(self) -> None:
         pass
+
+    def close(self) -> None:
+        self.out.close()
 
 
 @dataclass
@@ -57,23 +84,44 @@ class WavSink:
 
     path: Path
     pieces: list[Speech] = field(default_factory=list)
+    audible = False
+
+    def open(self, rate: int) -> None:
+        pass
 
     def play(self, speech: Speech, stop: threading.Event) -> bool:
         self.pieces.append(speech)
         return not stop.is_set()
 
+    def heard_at(self) -> float | None:
+        return None
+
     def end_turn(self) -> None:
         if self.pieces:
             write_wav(self.pieces, self.path)
+
+    def close(self) -> None:
+        pass
 
 
 class NullSink:
     """--no-speak."""
 
+    audible = False
+
+    def open(self, rate: int) -> None:
+        pass
+
     def play(self, speech: Speech, stop: threading.Event) -> bool:
         return True
 
+    def heard_at(self) -> float | None:
+        return None
+
     def end_turn(self) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
 
@@ -92,10 +140,15 @@ class Mouth:
         self.stop = threading.Event()
         self.first_audio: float | None = None
         """perf_counter time the first sentence of the turn was ready to play."""
+        self.first_heard: float | None = None
+        """perf_counter time the first sentence of the turn started to be heard (a sound card says when)."""
         self.synth_seconds: float | None = None
         """Time the first sentence took to synthesise."""
         self.spoken: list[str] = []
         self.quiet_until = 0.0
+        """perf_counter time until which the voice's echo may still be heard."""
+        self._spans: deque[list[float]] = deque(maxlen=64)
+        """[start, end] perf_counter times of recent speech, echo tail included (end inf while speaking)."""
         self._texts: queue.Queue[str | None] = queue.Queue()
         self._speech: queue.Queue[Speech | None] = queue.Queue()
         self._lock = threading.Condition()
@@ -109,6 +162,7 @@ class Mouth:
     def open(self) -> None:
         if self.speaker is not None:
             self.speaker.open()
+            self.sink.open(self.speaker.rate)
         self._threads = [
             threading.Thread(target=self._synthesize, name="mouth-synth", daemon=True),
             threading.Thread(target=self._play, name="mouth-play", daemon=True),
@@ -123,12 +177,13 @@ class Mouth:
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads = []
+        self.sink.close()
         if self.speaker is not None:
             self.speaker.close()
 
     def start_turn(self) -> None:
         self.stop.clear()
-        self.first_audio = self.synth_seconds = None
+        self.first_audio = self.first_heard = self.synth_seconds = None
         self.spoken = []
         self._error = None
 
@@ -139,6 +194,8 @@ class Mouth:
         with self._lock:
             self._pending += 1
             self._synthesizing += 1
+            if not self.speaking.is_set():
+                self._spans.append([time.perf_counter(), math.inf])
             self.speaking.set()
         self._texts.put(text)
 
@@ -178,20 +235,31 @@ class Mouth:
     @property
     def audible(self) -> bool:
         """Speech goes out of a loudspeaker (and so may come back in through a microphone)."""
-        return isinstance(self.sink, DeviceSink)
+        return self.sink.audible
 
     @property
     def gated(self) -> bool:
         """True while the assistant's own voice may reach the microphone."""
-        return self.audible and (self.speaking.is_set() or time.monotonic() < self.quiet_until)
+        return self.audible and (self.speaking.is_set() or time.perf_counter() < self.quiet_until)
+
+    def spoke_during(self, start: float, end: float) -> bool:
+        """Whether the assistant's voice (with its echo tail) may have reached a microphone between these
+        perf_counter times."""
+        with self._lock:
+            return any(begin <= end and start <= until for begin, until in self._spans)
 
     def gate(
         self, chunks: Iterable[AudioChunk], on_muted: Callable[[AudioChunk], None] | None = None
     ) -> Iterator[AudioChunk]:
-        """Microphone audio with silence in place of what was heard while the assistant's own voice may reach
-        it; `on_muted` sees each chunk that was silenced (e.g. to spot a wake word over the voice)."""
+        """Microphone audio with silence in place of what was captured while the assistant's own voice may have
+        reached it, judged by when each chunk was captured (a backlog read after an answer is still gated);
+        `on_muted` sees each chunk that was silenced (e.g. to spot a wake word over the voice)."""
         for chunk in chunks:
-            if self.gated:
+            if chunk.captured is None:
+                muted = self.gated
+            else:
+                muted = self.audible and self.spoke_during(chunk.captured - chunk.seconds, chunk.captured)
+            if muted:
                 if on_muted is not None:
                     on_muted(chunk)
                 yield AudioChunk(np.zeros_like(chunk.samples), chunk.start)
@@ -202,7 +270,9 @@ class Mouth:
         """Under the lock: wake waiters; mark silence when nothing is left."""
         if self._pending <= 0:
             self._pending = 0
-            self.quiet_until = time.monotonic() + ECHO_TAIL
+            self.quiet_until = time.perf_counter() + ECHO_TAIL
+            if self.speaking.is_set() and self._spans:
+                self._spans[-1][1] = self.quiet_until
             self.speaking.clear()
         self._lock.notify_all()
 
@@ -212,7 +282,7 @@ class Mouth:
             try:
                 if not self.stop.is_set() and self.speaker is not None:
                     started = time.perf_counter()
-                    speech = self.speaker.synthesize(text)
+                    speech = trim_leading_silence(self.speaker.synthesize(text))
                     if self.first_audio is None:
                         self.first_audio, self.synth_seconds = time.perf_counter(), time.perf_counter() - started
                     self.spoken.append(text)
@@ -230,8 +300,8 @@ class Mouth:
     def _play(self) -> None:
         while (speech := self._speech.get()) is not None:
             try:
-                if not self.stop.is_set():
-                    self.sink.play(speech, self.stop)
+                if not self.stop.is_set() and self.sink.play(speech, self.stop) and self.first_heard is None:
+                    self.first_heard = self.sink.heard_at()
             except BaseException as exc:  # handed to the caller in finish()
                 self._error = exc
                 self.stop.set()

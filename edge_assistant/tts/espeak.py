@@ -83,6 +83,10 @@ class EspeakSpeaker:
         self._binary: str | None = None
         self._tag = language
 
+    @property
+    def rate(self) -> int:
+        return RATE
+
     def open(self) -> None:
         """Find the program and check the language; a no-op when already open."""
         if self._binary is not None:

@@ -8,7 +8,9 @@ import logging
 import math
 import os
 import threading
+import time
 import wave
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -66,6 +68,13 @@ def join(pieces: Sequence[Speech], rate: int | None = None) -> Speech:
     parts = [resample(p.samples, p.rate, target) for p in pieces]
     samples = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
     return Speech(samples.astype(np.int16, copy=False), target, " ".join(p.text for p in pieces if p.text))
+
+
+def trim_leading_silence(speech: Speech, keep: float = 0.03, level: int = 300) -> Speech:
+    """Speech without the near-silence a voice may put before the first word (`keep` seconds of it stay)."""
+    loud = np.flatnonzero(np.abs(speech.samples.astype(np.int32)) > level)
+    start = max(0, int(loud[0]) - int(keep * speech.rate)) if len(loud) else 0
+    return Speech(speech.samples[start:], speech.rate, speech.text) if start else speech
 
 
 # -- files -------------------------------------------------------------------------------------
@@ -126,6 +135,125 @@ def _settings(sd: Any, device: int | str | None, info: dict[str, Any], rate: int
     raise NoOutputDeviceError(f"audio device '{info.get('name', device)}' takes none of the rates {rates}; {HINT}")
 
 
+class SoundOut:
+    """A sound card output kept open for a session.
+
+    PortAudio's callback plays what `play` queues, back to back, and silence when there is nothing: no stream
+    is opened per sentence (that cost time before every sentence and dropped the tail of each one when it was
+    closed), a stop request silences it at the next block, and the moment each sentence becomes audible is
+    known from the stream's clock.
+    """
+
+    def __init__(self, device: int | str | None = None) -> None:
+        self.device = device
+        self.rate = 0
+        self.channels = 1
+        self.heard_at: float | None = None
+        """perf_counter time the first sample of the last piece started reached the speaker."""
+        self._stream: Any = None
+        self._lock = threading.Condition()
+        self._queue: deque[npt.NDArray[np.int16]] = deque()
+        self._queued = 0
+        """Frames queued and not yet handed to the device."""
+        self._starting = False
+
+    def open(self, rate: int) -> None:
+        """Open the device at `rate` when it takes it (else the nearest rate it does) and start it."""
+        if self._stream is not None:
+            return
+        sd = _sounddevice()
+        device, info = _device(sd, self.device)
+        self.rate, self.channels = _settings(sd, device, info, rate)
+        try:
+            self._stream = sd.OutputStream(
+                samplerate=self.rate,
+                device=device,
+                channels=self.channels,
+                dtype="int16",
+                blocksize=max(1, int(self.rate * BLOCK_SECONDS)),
+                latency="low",
+                callback=self._callback,
+            )
+            self._stream.start()
+        except (ValueError, sd.PortAudioError) as exc:
+            self._stream = None
+            raise NoOutputDeviceError(
+                f"cannot open audio device '{info.get('name', device)}': {first_line(exc)}; {HINT}"
+            ) from None
+
+    @property
+    def latency(self) -> float:
+        """Seconds from handing audio to the device to hearing it."""
+        return float(self._stream.latency) if self._stream is not None else 0.0
+
+    def play(self, speech: Speech, stop: threading.Event | None = None) -> bool:
+        """Queue speech and return once the device has taken all of it; True if it ran to the end, False if
+        `stop` cut it short (what was queued is dropped at once)."""
+        if not len(speech.samples) or (stop is not None and stop.is_set()):
+            return stop is None or not stop.is_set()
+        self.open(speech.rate)
+        samples = resample(speech.samples, speech.rate, self.rate)
+        with self._lock:
+            self._queue.append(samples)
+            self._queued += len(samples)
+            self._starting = True
+            while self._queued > 0:
+                if stop is not None and stop.is_set():
+                    self._flush()
+                    return False
+                self._lock.wait(BLOCK_SECONDS)
+        return True
+
+    def drain(self) -> None:
+        """Wait until what the device took has been heard (its output latency)."""
+        time.sleep(self.latency)
+
+    def flush(self) -> None:
+        """Drop what is queued: silence from the next block on."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._queue.clear()
+        self._queued = 0
+        self._lock.notify_all()
+
+    def _callback(self, outdata: npt.NDArray[np.int16], frames: int, when: Any, status: Any) -> None:
+        out = outdata[:, 0] if self.channels == 1 else np.zeros(frames, dtype=np.int16)
+        filled = 0
+        with self._lock:
+            if self._starting and self._queue:
+                self._starting = False
+                ahead = float(when.outputBufferDacTime - when.currentTime) if when.outputBufferDacTime else 0.0
+                self.heard_at = time.perf_counter() + (ahead if 0 < ahead < 1 else self.latency)
+            while filled < frames and self._queue:
+                head = self._queue[0]
+                take = min(frames - filled, len(head))
+                out[filled : filled + take] = head[:take]
+                filled += take
+                if take == len(head):
+                    self._queue.popleft()
+                else:
+                    self._queue[0] = head[take:]
+            self._queued -= filled
+            self._lock.notify_all()
+        out[filled:] = 0
+        if self.channels > 1:
+            outdata[:] = out.reshape(-1, 1)
+
+    def close(self) -> None:
+        """Let the last sound be heard, then close the device."""
+        if self._stream is None:
+            return
+        self.drain()
+        try:
+            self._stream.stop()
+            self._stream.close()
+        except Exception as exc:  # closing a broken stream: nothing more to do
+            log.debug("closing the output stream failed: %s", exc)
+        self._stream = None
+
+
 def play(speech: Speech, device: int | str | None = None, stop: threading.Event | None = None) -> bool:
     """Play speech and return when it has been heard; True if it ran to the end, False if `stop` cut it short.
 
@@ -133,39 +261,8 @@ def play(speech: Speech, device: int | str | None = None, stop: threading.Event 
     """
     if not len(speech.samples) or (stop is not None and stop.is_set()):
         return stop is None or not stop.is_set()
-    sd = _sounddevice()
-    device, info = _device(sd, device)
-    rate, channels = _settings(sd, device, info, speech.rate)
-    samples = resample(speech.samples, speech.rate, rate)
-    if rate != speech.rate:
-        log.debug("device %s takes %d Hz, not %d: resampled", info.get("name"), rate, speech.rate)
-    data = samples.reshape(-1, 1) if channels == 1 else np.repeat(samples.reshape(-1, 1), channels, axis=1)
-    block = max(1, int(rate * BLOCK_SECONDS))
+    out = SoundOut(device)
     try:
-        stream = sd.OutputStream(
-            samplerate=rate, device=device, channels=channels, dtype="int16", blocksize=block, latency="low"
-        )
-    except (ValueError, sd.PortAudioError) as exc:
-        raise NoOutputDeviceError(
-            f"cannot open audio device '{info.get('name', device)}': {first_line(exc)}; {HINT}"
-        ) from None
-    finished = False
-    try:
-        stream.start()
-        for start in range(0, len(data), block):
-            if stop is not None and stop.is_set():
-                log.debug("playback stopped at %.2f s", start / rate)
-                return False
-            stream.write(np.ascontiguousarray(data[start : start + block]))
-        stream.stop()  # returns once the buffered tail has played
-        finished = True
-        return True
-    except sd.PortAudioError as exc:
-        raise AudioError(f"audio playback failed: {first_line(exc)}") from None
+        return out.play(speech, stop)
     finally:
-        if not finished:
-            try:
-                stream.abort()
-            except Exception as exc:  # the stream may already be broken; closing matters more
-                log.debug("abort failed: %s", exc)
-        stream.close(ignore_errors=True)
+        out.close()

@@ -21,6 +21,11 @@ _PHONEME_BLOCK = re.compile(r"\[\[|\]\]")
 """Piper reads '[[ ... ]]' as raw phonemes; model output must not reach it so."""
 
 
+def _sound(phoneme: str) -> bool:
+    """A phoneme that is a sound, not a word gap, stress or length mark, punctuation or a sentence marker."""
+    return bool(phoneme.strip()) and phoneme not in "ˈˌː^$_.,;:!?"
+
+
 class PiperSpeaker:
     """A Piper voice: an .onnx model and its .onnx.json config (default: the model path + '.json')."""
 
@@ -43,6 +48,7 @@ class PiperSpeaker:
         self.language = language or stem.split("_")[0].split("-")[0].lower()
         """From the file name ('en_US-joe-medium' -> 'en') unless given."""
         self._voice: Any = None
+        self._aligned: Any = None
 
     @property
     def rate(self) -> int:
@@ -103,8 +109,33 @@ class PiperSpeaker:
             yield speech
             started = time.perf_counter()
 
+    def synthesize_split(self, first: str, second: str) -> tuple[Speech, int]:
+        """`first` and `second` said as one sentence in one breath, and the sample offset between them (to place a
+        pause inside a sentence). Needs the `onnx` package, to read the voice's phoneme timings."""
+        from piper import PiperVoice
+
+        if self._aligned is None:
+            self._aligned = PiperVoice.load(str(self.model_path), str(self.config_path), include_alignments=True)
+        voice = self._aligned
+        # the sounds the first part takes (espeak-ng may join short words, so count sounds, not words; stress and
+        # length marks change with a word's place in the sentence, so they do not count)
+        wanted = sum(len([p for p in sentence if _sound(p)]) for sentence in voice.phonemize(first))
+        pieces, cut, at, seen = [], 0, 0, 0
+        for chunk in voice.synthesize(_PHONEME_BLOCK.sub(" ", f"{first} {second}"), include_alignments=True):
+            for phoneme in chunk.phoneme_alignments or []:
+                if _sound(phoneme.phoneme):
+                    seen += 1
+                elif not cut and seen >= wanted and phoneme.phoneme == " ":
+                    cut = at + int(phoneme.num_samples) // 2
+                at += int(phoneme.num_samples)
+            pieces.append(np.asarray(chunk.audio_int16_array, dtype=np.int16).reshape(-1))
+            at = sum(len(p) for p in pieces)
+        samples = np.concatenate(pieces)
+        return Speech(samples, self.rate, f"{first} {second}"), cut or len(samples)
+
     def close(self) -> None:
         self._voice = None
+        self._aligned = None
 
     def __enter__(self) -> PiperSpeaker:
         self.open()

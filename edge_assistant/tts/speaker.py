@@ -34,6 +34,11 @@ class Speaker(Protocol):
     language: str
     """ISO 639-1 code (or espeak-ng language tag) of the language it speaks."""
 
+    @property
+    def rate(self) -> int:
+        """Sample rate of its speech (Hz); the voice must be open."""
+        ...
+
     def open(self) -> None: ...
 
     def synthesize(self, text: str) -> Speech: ...

@@ -1,4 +1,5 @@
-"""A private PulseAudio server with a virtual microphone and a virtual speaker, for tests on machines without sound.
+"""A private PulseAudio server with a virtual microphone and a virtual speaker, for tests and the voice bench on
+machines without sound.
 
 Usage::
 
@@ -269,11 +270,14 @@ class VirtualAudio:
 
     # -- API -----------------------------------------------------------------------------------------------------
 
-    def play_into_mic(self, wav: Path, wait: bool = True, timeout: float = 60.0) -> subprocess.Popen[bytes]:
-        """Play `wav` into the virtual microphone; with `wait`, until it has been played (real time)."""
+    def play_into_mic(
+        self, wav: Path, wait: bool = True, timeout: float = 60.0, device: str = MIC
+    ) -> subprocess.Popen[bytes]:
+        """Play `wav` into the virtual microphone (or another of the sinks); with `wait`, until it has been played
+        (real time)."""
         self._require_running()
         proc = subprocess.Popen(
-            ["paplay", f"--device={MIC}", str(wav)],
+            ["paplay", f"--device={device}", str(wav)],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -1,0 +1,55 @@
+"""When a spoken turn is over: from what was said, not only from how long it has been quiet.
+
+At a short pause the recognizer already has the words so far. When they read as a finished request ("What
+is the capital of France?") a short silence ends the turn; when they stop on a word that needs more ("Set a
+timer for", "the capital of") the assistant waits longer, so a person who pauses to think is not answered
+half-way. The recognizers ask `TurnEnd` at each moment of silence (`stt.recognizer.TurnEnd`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..settings import TurnSettings
+
+_CONTINUES = (
+    # articles, prepositions and conjunctions: a phrase that stops on one of these is not finished
+    "a an the of for to in on at by with from into onto about than as like and or but nor so because if",
+    "when while whether that which who whom whose where how what why",
+    # possessives and determiners
+    "my your his her its our their this these those some any every each no",
+    # auxiliaries, and verbs that need an object or a complement
+    "is are was were be been am do does did can could would should will shall may might must",
+    "have has had please let set make tell give call remind turn put",
+    # fillers: the speaker is still thinking
+    "um uh er erm hmm ah well",
+)
+CONTINUES = frozenset(word for group in _CONTINUES for word in group.split())
+"""Last words that leave a request unfinished."""
+OPEN_END = re.compile(r"(\.\.\.|…|,|;|:|-|–|—)\s*$")
+WORD = re.compile(r"[\w']+")
+
+
+def looks_complete(text: str) -> bool:
+    """Whether `text` reads as a whole request rather than one cut at a pause."""
+    stripped = text.strip()
+    if not stripped or OPEN_END.search(stripped):
+        return False
+    words = WORD.findall(stripped.lower())
+    return bool(words) and words[-1] not in CONTINUES
+
+
+class TurnEnd:
+    """Ends a turn after `complete_silence` when its words look finished; other turns end when the
+    endpointer's trailing silence says so."""
+
+    def __init__(self, settings: TurnSettings | None = None) -> None:
+        self.settings = settings or TurnSettings()
+
+    @property
+    def min_silence(self) -> float:
+        """The least silence after which a turn may end: the recognizer needs the words by then."""
+        return self.settings.complete_silence
+
+    def __call__(self, text: str, silence: float) -> bool:
+        return silence >= self.settings.complete_silence and looks_complete(text)

@@ -1,0 +1,88 @@
+"""Whisper on a window cut to the utterance, for conversation.
+
+faster-whisper pads every piece of audio to Whisper's 30-second window, and the encoder's cost grows with
+the window (its attention with the square of it): a 2-second question costs as much as 30 seconds of
+speech. CTranslate2's encoder takes shorter windows, and Whisper still transcribes well when the window
+holds the utterance with a few seconds of padding, so a short question is encoded in a 10-second window:
+several times less work, and the answer starts that much sooner. Greedy decoding, no timestamps: what the
+voice assistant needs, not the word timings that notes keep (those go through faster-whisper's own
+transcribe).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ..audio.chunk import RATE
+
+MIN_WINDOW = 10.0
+"""Seconds: shorter windows make Whisper repeat itself instead of ending the transcript."""
+PADDING = 2.0
+"""Seconds of silence the window keeps after the utterance (Whisper expects to hear the speech end)."""
+FULL_WINDOW = 30.0
+NO_SPEECH = 0.6
+"""Above this no-speech probability, with a low average log probability, the window holds no speech."""
+LOW_LOGPROB = -1.0
+BEAM = 1
+
+
+@dataclass(frozen=True)
+class WindowText:
+    text: str
+    language: str
+    avg_logprob: float
+    no_speech_prob: float
+
+    @property
+    def speech(self) -> bool:
+        """False when Whisper says the window holds no speech (and is not sure of the words either)."""
+        return bool(self.text) and not (self.no_speech_prob > NO_SPEECH and self.avg_logprob < LOW_LOGPROB)
+
+
+def window_seconds(samples: int) -> float:
+    """The window for an utterance of `samples`: the utterance plus padding, at least MIN_WINDOW, whole
+    seconds, at most Whisper's own 30."""
+    return float(min(FULL_WINDOW, max(MIN_WINDOW, math.ceil(samples / RATE + PADDING))))
+
+
+def transcribe_window(model: Any, samples: npt.NDArray[np.int16], language: str | None) -> WindowText:
+    """Greedy transcription of one utterance (16 kHz) by a faster-whisper `WhisperModel` in a short window.
+
+    `language` None detects it (multilingual models); English-only models are always English.
+    """
+    from faster_whisper.tokenizer import Tokenizer
+    from faster_whisper.transcribe import get_suppressed_tokens
+
+    seconds = window_seconds(len(samples))
+    frames = int(seconds * 100)
+    # silence after the speech, as Whisper was trained: padded audio, whose log-mel floor follows the speech
+    audio = np.zeros(int(seconds * RATE), dtype=np.float32)
+    audio[: min(len(samples), len(audio))] = samples[: len(audio)].astype(np.float32) / 32768.0
+    features = model.feature_extractor(audio)[:, :frames]
+    encoded = model.encode(features)
+    if not model.model.is_multilingual:
+        language = "en"
+    elif language is None:
+        detected = model.model.detect_language(encoded)[0]
+        language = detected[0][0][2:-2] if detected else "en"
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+    prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+    result = model.model.generate(
+        encoded,
+        [prompt],
+        beam_size=BEAM,
+        max_length=min(model.max_length, 224),
+        return_scores=True,
+        return_no_speech_prob=True,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, (-1,)),
+        repetition_penalty=1.0,
+    )[0]
+    tokens = result.sequences_ids[0]
+    avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # the score is divided by the length
+    return WindowText(tokenizer.decode(tokens).strip(), language, float(avg_logprob), float(result.no_speech_prob))

