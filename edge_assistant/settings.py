@@ -190,3 +190,6 @@ class AssistantSettings:
     """Append every turn to this JSONL file."""
     turn: TurnSettings = TurnSettings()
     """When a spoken turn ends."""
+    echo_cancel: bool = False
+    """The sound server removes the assistant's voice from the microphone (audio/echo.py): listen while it
+    speaks, and let a person who talks over it stop it (barge-in by voice), instead of gating the microphone."""

@@ -296,6 +296,10 @@ class FakeStream:
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def active(self) -> bool:
+        return self._running.is_set()
+
     def start(self) -> None:
         self.events.append("start")
         self._running.set()

@@ -240,3 +240,29 @@ def test_the_interpreter_does_not_translate_its_own_voice() -> None:
     with mode:
         list(mode.run(type("Src", (), {"chunks": lambda self: iter([])})()))  # type: ignore[arg-type]
     assert translator.asked == ["Where is the station?"]
+
+
+class SlowerVoice(SlowVoice):
+    def synthesize(self, text: str) -> Speech:
+        time.sleep(0.5)
+        return Speech(np.ones(1600, dtype=np.int16), 16000, text)
+
+
+def test_an_interrupt_does_not_wait_for_the_sentence_being_synthesised() -> None:
+    sink = RecordingSink()
+    mouth = Mouth(SlowerVoice(), sink)
+    mouth.open()
+    try:
+        mouth.start_turn()
+        mouth.say("One.")
+        time.sleep(0.1)  # its synthesis is under way
+        started = time.monotonic()
+        mouth.interrupt()
+        mouth.finish(timeout=2)
+        assert time.monotonic() - started < 0.1
+        mouth.start_turn()
+        mouth.say("Two.")
+        mouth.finish()
+        assert sink.played == ["Two."]  # the sentence of the interrupted turn is never heard
+    finally:
+        mouth.close()

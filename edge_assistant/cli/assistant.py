@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
+from ..audio.echo import EchoCancel
 from ..errors import UsageError
 from ..modes.assistant import Assistant
 from ..modes.events import Answered, AnswerText, Asked, Event, Heard, Notice, Partial
@@ -25,6 +27,13 @@ from .live import LiveDisplay
 @click.option("--system", default=SYSTEM, show_default=True, help="System prompt.")
 @click.option("--log", "log_path", type=click.Path(path_type=Path), help="Append every turn to this JSONL file.")
 @click.option("--turns", type=click.IntRange(1), help="Stop after this many answers.")
+@click.option(
+    "--echo-cancel",
+    is_flag=True,
+    envvar="EDGE_ASSISTANT_ECHO_CANCEL",
+    help="Have PulseAudio/PipeWire remove the assistant's voice from the microphone, so you can interrupt it by "
+    "speaking.",
+)
 @llm_options
 @pass_app
 def assistant(
@@ -36,6 +45,7 @@ def assistant(
     system: str,
     log_path: Path | None,
     turns: int | None,
+    echo_cancel: bool,
     llm: LlmSettings,
 ) -> None:
     """Ask by voice, hear the answer. In a terminal: press Enter, speak, and it answers; Enter again stops it.
@@ -49,11 +59,25 @@ def assistant(
         push_to_talk=live and not wake_word and sys.stdin.isatty(),
         turns=turns,
         log=log_path,
+        echo_cancel=echo_cancel and live,
     )
     # Enter stops an answer (and starts listening, push-to-talk), unless stdin carries the audio or nobody types
     keys = EnterKeys() if live or (listen.input_spec != "-" and not sys.stdin.isatty()) else None
     if wake_word and listen.engine == "whisper":
         raise UsageError("--wake-word needs a streaming engine: use --engine vosk with a vosk model")
+    with EchoCancel() if settings.echo_cancel else contextlib.nullcontext():
+        _converse(app, listen, speak, settings, keys, llm)
+
+
+def _converse(
+    app: App,
+    listen: ListenSettings,
+    speak: SpeakSettings,
+    settings: AssistantSettings,
+    keys: EnterKeys | None,
+    llm: LlmSettings,
+) -> None:
+    live = listen.input_spec is None
     recognizer, source = listening(app.store, app.machine, listen, status, fast=True)
     mouth = mouth_for(app.store, app.machine, speak, listen.language, app.paths.home / "answers.wav", status)
     mode = Assistant(recognizer, backend(app, llm), mouth, settings, live=live, keys=keys)

@@ -16,7 +16,7 @@ from collections.abc import Generator, Iterable, Iterator
 from dataclasses import replace
 
 from ..audio.chunk import AudioChunk
-from ..audio.sources import AudioSource
+from ..audio.sources import AudioSource, MicSource
 from ..errors import UsageError
 from ..llm.backend import Backend
 from ..llm.conversation import Conversation
@@ -27,6 +27,7 @@ from ..stt.types import Utterance
 from ..stt.vosk import VoskRecognizer
 from ..text import SentenceSplitter
 from ..tts.delivery import Mouth
+from .bargein import VoiceOver
 from .base import Mode
 from .events import Answered, AnswerText, Asked, Event, Heard, Notice, Partial
 from .keys import EnterKeys
@@ -79,6 +80,10 @@ class Assistant(Mode):
         self.echo = EchoGuard()
         self.conversation = Conversation(backend, self.settings.system, options, notify=self._notices.append)
         self.turn_end = TurnEnd(self.settings.turn)
+        self.voice_over = VoiceOver(mouth, self._barge_in) if self.settings.echo_cancel else None
+        """Hears a person speaking over the answer (with echo cancellation only)."""
+        self._barge: tuple[float, float] | None = None
+        """(onset of the speech over the answer, when the voice went silent), perf_counter times."""
         self.spotter: WakeSpotter | None = None
         """Listens for the wake word while the assistant speaks (barge-in by voice)."""
         self.barge = threading.Event()
@@ -100,8 +105,12 @@ class Assistant(Mode):
         if self.keys is not None:
             self.keys.on_press = self.interrupt
             self.keys.start()
+        if self.voice_over is not None:
+            self.voice_over.open()
 
     def close(self) -> None:
+        if self.voice_over is not None:
+            self.voice_over.close()
         self.mouth.close()
         self.recognizer.close()
         self.backend.close()
@@ -109,6 +118,8 @@ class Assistant(Mode):
     # -- turn-taking -------------------------------------------------------------------------------
     def run(self, source: AudioSource) -> Iterator[Event]:
         """Answer until the input ends, `turns` answers are given, or the user stops it."""
+        if self.voice_over is not None and isinstance(source, MicSource):
+            source.taps.append(self.voice_over.feed)
         if self.settings.push_to_talk:
             yield from self._push_to_talk(source)
             return
@@ -169,7 +180,16 @@ class Assistant(Mode):
             yield chunk
 
     def _gate(self, chunks: Iterable[AudioChunk]) -> Iterable[AudioChunk]:
-        return self.mouth.gate(chunks, self._spot_wake_word) if self.live else chunks
+        """Without echo cancellation a live microphone hears the assistant: silence it while it speaks."""
+        if not self.live or self.settings.echo_cancel:
+            return chunks
+        return self.mouth.gate(chunks, self._spot_wake_word)
+
+    def _barge_in(self, onset: float) -> None:
+        """Somebody spoke over the answer (the barge-in thread): stop it now."""
+        self._notices.append("you spoke: stopping the answer")
+        self.interrupt()
+        self._barge = (onset, time.perf_counter() + self.mouth.sink.latency)
 
     def _spot_wake_word(self, chunk: AudioChunk) -> None:
         if self.spotter is not None and self.mouth.speaking.is_set() and self.spotter.feed(chunk):
@@ -229,6 +249,7 @@ class Assistant(Mode):
             yield Answered(turn)
             return turn
         self.barge.clear()
+        self._barge = None
         self.mouth.start_turn()
         reply = Reply()
         splitter = SentenceSplitter(eager_words=EAGER_WORDS)
@@ -287,6 +308,8 @@ class Assistant(Mode):
             t.first_audio_s = self.mouth.first_audio - spoke_at
         if spoke_at is not None and self.mouth.first_heard is not None:
             t.first_heard_s = self.mouth.first_heard - spoke_at
+        if self._barge is not None:
+            t.barge_in_s = self._barge[1] - self._barge[0]
         t.total_s = time.perf_counter() - heard
         self.log.write(turn)
 

@@ -30,6 +30,8 @@ class TurnTimings:
     """End of speech -> first spoken audio ready to play."""
     first_heard_s: float = 0.0
     """End of speech -> first spoken audio heard from the sound card (0 when it goes to a file)."""
+    barge_in_s: float = 0.0
+    """A person started speaking over the answer -> the assistant's voice went silent (0: no barge-in)."""
     total_s: float = 0.0
 
 

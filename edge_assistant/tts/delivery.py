@@ -52,6 +52,11 @@ class SpeechSink(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def latency(self) -> float:
+        """Seconds from handing a sample over to hearing it."""
+        ...
+
 
 class DeviceSink:
     """The sound card (default or chosen output device), open for the whole session."""
@@ -76,6 +81,10 @@ class DeviceSink:
 
     def close(self) -> None:
         self.out.close()
+
+    @property
+    def latency(self) -> float:
+        return self.out.latency
 
 
 @dataclass
@@ -103,6 +112,8 @@ class WavSink:
     def close(self) -> None:
         pass
 
+    latency = 0.0
+
 
 class NullSink:
     """--no-speak."""
@@ -123,6 +134,8 @@ class NullSink:
 
     def close(self) -> None:
         pass
+
+    latency = 0.0
 
 
 class Mouth:
@@ -149,8 +162,12 @@ class Mouth:
         """perf_counter time until which the voice's echo may still be heard."""
         self._spans: deque[list[float]] = deque(maxlen=64)
         """[start, end] perf_counter times of recent speech, echo tail included (end inf while speaking)."""
-        self._texts: queue.Queue[str | None] = queue.Queue()
-        self._speech: queue.Queue[Speech | None] = queue.Queue()
+        self._texts: queue.Queue[tuple[int, str] | None] = queue.Queue()
+        self._speech: queue.Queue[tuple[int, Speech] | None] = queue.Queue()
+        self._turn = 0
+        """Turns started so far; queued work carries the turn it belongs to."""
+        self._abandoned = 0
+        """The last turn that was interrupted: its work still in flight is dropped."""
         self._lock = threading.Condition()
         self._pending = 0
         """Sentences said and not yet played (or dropped)."""
@@ -182,6 +199,8 @@ class Mouth:
             self.speaker.close()
 
     def start_turn(self) -> None:
+        with self._lock:
+            self._turn += 1
         self.stop.clear()
         self.first_audio = self.first_heard = self.synth_seconds = None
         self.spoken = []
@@ -197,7 +216,7 @@ class Mouth:
             if not self.speaking.is_set():
                 self._spans.append([time.perf_counter(), math.inf])
             self.speaking.set()
-        self._texts.put(text)
+            self._texts.put((self._turn, text))
 
     def wait_synthesized(self, timeout: float = 60) -> None:
         """Block until every sentence said so far is synthesised (the CPU is free again)."""
@@ -214,12 +233,14 @@ class Mouth:
             raise error
 
     def interrupt(self) -> None:
-        """Barge-in: drop what is queued and silence what plays."""
+        """Barge-in: drop what is queued and silence what plays, now; a sentence being synthesised is thrown away
+        when it is done (nobody waits for it)."""
         self.stop.set()
         with self._lock:
-            dropped = self._drain(self._texts)
-            self._synthesizing -= dropped
-            self._pending -= dropped + self._drain(self._speech)
+            self._drain(self._texts)
+            self._drain(self._speech)
+            self._abandoned = self._turn
+            self._synthesizing = self._pending = 0
             self._settle()
 
     @staticmethod
@@ -276,8 +297,13 @@ class Mouth:
             self.speaking.clear()
         self._lock.notify_all()
 
+    def _current(self, turn: int) -> bool:
+        """Under the lock: whether work of `turn` still counts (not a turn that was interrupted or is over)."""
+        return turn == self._turn and turn > self._abandoned
+
     def _synthesize(self) -> None:
-        while (text := self._texts.get()) is not None:
+        while (item := self._texts.get()) is not None:
+            turn, text = item
             speech = None
             try:
                 if not self.stop.is_set() and self.speaker is not None:
@@ -290,15 +316,18 @@ class Mouth:
                 self._error = exc
                 self.stop.set()
             with self._lock:
+                if not self._current(turn):
+                    continue
                 self._synthesizing = max(0, self._synthesizing - 1)
                 if speech is None:
                     self._pending -= 1
+                else:
+                    self._speech.put((turn, speech))
                 self._settle()
-            if speech is not None:
-                self._speech.put(speech)
 
     def _play(self) -> None:
-        while (speech := self._speech.get()) is not None:
+        while (item := self._speech.get()) is not None:
+            turn, speech = item
             try:
                 if not self.stop.is_set() and self.sink.play(speech, self.stop) and self.first_heard is None:
                     self.first_heard = self.sink.heard_at()
@@ -306,5 +335,6 @@ class Mouth:
                 self._error = exc
                 self.stop.set()
             with self._lock:
-                self._pending -= 1
-                self._settle()
+                if self._current(turn):
+                    self._pending -= 1
+                    self._settle()

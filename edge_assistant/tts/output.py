@@ -201,6 +201,9 @@ class SoundOut:
                 if stop is not None and stop.is_set():
                     self._flush()
                     return False
+                if not self._stream.active:
+                    self._flush()
+                    raise AudioError("the audio output stopped playing (the sound device went away?)")
                 self._lock.wait(BLOCK_SECONDS)
         return True
 
