@@ -105,3 +105,12 @@ def test_a_pause_after_an_unfinished_phrase_does_not_end_the_turn(whisper: Whisp
     heard = _heard(whisper, _speech(["What is the capital of", 0.6, "Australia?"], tmp_path))
     assert len(heard) == 1, heard
     assert "capital of australia" in " ".join(words(heard[0][0]))  # one turn, whatever Whisper punctuates
+
+
+@pytest.mark.slow
+def test_the_words_so_far_show_at_a_pause(whisper: WhisperRecognizer, tmp_path: Path) -> None:
+    wav = _speech(["What is the capital of", 0.6, "Australia?"], tmp_path)
+    heard = list(whisper.stream(FileSource(wav).chunks()))
+    partials = [u for u in heard if not u.final]
+    assert partials and heard[-1].final and heard.index(partials[0]) < len(heard) - 1
+    assert "capital" in partials[0].text.lower() and "australia" not in partials[0].text.lower()

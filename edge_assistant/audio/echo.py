@@ -8,6 +8,7 @@ PortAudio's ALSA `pulse`/`default` devices follow when a stream opens.
 
 from __future__ import annotations
 
+import glob
 import logging
 import os
 import shutil
@@ -86,3 +87,22 @@ class EchoCancel:
             why = first_line(Exception(done.stderr or done.stdout or f"exit {done.returncode}"))
             raise AudioError(f"echo cancellation needs a PulseAudio or PipeWire server: pactl {args[0]}: {why}")
         return done.stdout.strip()
+
+
+def echo_cancel_status() -> tuple[bool, str]:
+    """(whether --echo-cancel can work here, what was found)."""
+    if shutil.which("pactl") is None:
+        return False, "no pactl (PulseAudio or PipeWire's pulse layer)"
+    try:
+        info = EchoCancel._pactl("info")
+    except AudioError as exc:
+        return False, str(exc)
+    server = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("Server Name")), "")
+    if "PipeWire" in server:
+        return True, f"{server}: module-echo-cancel"
+    found = glob.glob("/usr/lib*/pulse-*/modules/module-echo-cancel.so") + glob.glob(
+        "/usr/lib/*/pulse-*/modules/module-echo-cancel.so"
+    )
+    if not found:
+        return False, f"{server or 'the sound server'} has no module-echo-cancel"
+    return True, f"{server}: module-echo-cancel (WebRTC)"

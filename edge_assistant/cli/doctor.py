@@ -74,6 +74,18 @@ def _portaudio() -> list[Check]:
     ]
 
 
+def _echo_cancel() -> Check:
+    from ..audio.echo import echo_cancel_status
+
+    ok, detail = echo_cancel_status()
+    return Check(
+        "echo cancellation",
+        ok,
+        detail + ("; interrupt the assistant by speaking: assistant --echo-cancel" if ok else ""),
+        "run PulseAudio or PipeWire (pulseaudio, pipewire-pulse) to interrupt the assistant by speaking",
+    )
+
+
 def _module(name: str, label: str, fix: str) -> Check:
     found = importlib.util.find_spec(name) is not None
     return Check(label, found, "installed" if found else "not installed", fix)
@@ -133,6 +145,7 @@ def doctor(app: App, as_json: bool) -> None:
             shutil.which("espeak-ng") or "not found",
             "apt install espeak-ng",
         ),
+        _echo_cancel(),
         *_models(app),
     ]
     if as_json:

@@ -128,10 +128,15 @@ class WhisperRecognizer:
         kept: list[AudioChunk] = []
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
         early: tuple[float, Future[Utterance | None]] | None = None
+        shown: Future[Utterance | None] | None = None
         try:
             for chunk in chunks:
                 kept.append(chunk)
                 boundaries = endpointer.feed(chunk)
+                if early is not None and early[1] is not shown and early[1].done() and endpointer.in_speech:
+                    shown = early[1]  # the words so far, while the speaker may go on
+                    if (words := early[1].result()) is not None:
+                        yield replace(words, final=False)
                 if early is not None and self._turn_over(endpointer, early):
                     boundaries.append(endpointer.end_now())
                 for b in boundaries:
