@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -13,7 +14,9 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_json_reports_every_figure() -> None:
-    result = CliRunner().invoke(main, ["bench", "--json", "-r", "1", "-m", "smollm2-135m-instruct", "--no-native"])
+    result = CliRunner().invoke(
+        main, ["bench", "--json", "-r", "1", "-m", "smollm2-135m-instruct", "--no-native", "--only", "llm"]
+    )
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["machine"]["read_bandwidth_1_thread"] > 0
@@ -32,3 +35,22 @@ def test_bench_json_reports_every_figure() -> None:
         assert row[key] > 0, key
     assert row["peak_rss_bytes"] > row["file_bytes"] * 0.5
     assert 0 < row["cached_tokens"] < row["prompt_tokens"]
+
+
+def test_listener_gaps_are_read_from_one_recording(tmp_path: Path) -> None:
+    """From each question's last loud sample to the first loud sample of the answer, on the speaker's recording."""
+    import numpy as np
+    import soundfile
+
+    from edge_assistant.bench.voice import Clip, _gaps
+
+    rate = 16000
+    audio = np.zeros(rate * 10, dtype=np.int16)
+    audio[rate * 1 : rate * 2] = 5000  # question 1: 1.0-2.0 s
+    audio[int(rate * 2.4) : rate * 3] = 4000  # its answer from 2.4 s
+    audio[rate * 5 : int(rate * 6.5)] = 5000  # question 2: 5.0-6.5 s
+    audio[int(rate * 6.8) : rate * 7] = 4000  # its answer from 6.8 s
+    wav = tmp_path / "heard.wav"
+    soundfile.write(wav, audio, rate, subtype="PCM_16")
+    placed = [(Clip("q1", 0.5, 1.5), 0.8), (Clip("q2", 0.5, 2.0), 4.9)]
+    assert [round(g, 2) for g in _gaps(wav, placed)] == [0.4, 0.3]

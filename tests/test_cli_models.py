@@ -155,4 +155,9 @@ def test_doctor_lines() -> None:
     assert "OK       llama.cpp: llama-cpp-python" in out
     assert "language models: smollm2-135m-instruct:Q4_1" in out
     code, out, _ = run("doctor", "--json")
-    assert code == 0 and {c["name"] for c in json.loads(out)} >= {"llama.cpp", "PortAudio", "disk space", "echo cancellation"}
+    assert code == 0 and {c["name"] for c in json.loads(out)} >= {
+        "llama.cpp",
+        "PortAudio",
+        "disk space",
+        "echo cancellation",
+    }
