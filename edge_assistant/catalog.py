@@ -420,7 +420,19 @@ def validate(data: dict[str, Any]) -> list[str]:
     return problems
 
 
-SHAPE_KEYS = ("layers", "embd", "ff", "heads", "kv_heads", "head_dim", "vocab", "rope_theta", "rms_eps", "tied", "source")
+SHAPE_KEYS = (
+    "layers",
+    "embd",
+    "ff",
+    "heads",
+    "kv_heads",
+    "head_dim",
+    "vocab",
+    "rope_theta",
+    "rms_eps",
+    "tied",
+    "source",
+)
 ROPE_SCALINGS = ("none", "llama3", "longrope", "yarn")
 SAMPLING_KEYS = {"source", "temperature", "top_p", "top_k", "min_p", "repeat_penalty"}
 
@@ -434,9 +446,9 @@ def _check_shape(where: str, raw: dict[str, Any] | None) -> list[str]:
             problems.append(f"{where} shape: {key} must be a positive integer")
     if raw.get("rope_scaling", "none") not in ROPE_SCALINGS:
         problems.append(f"{where} shape: rope_scaling must be one of {', '.join(ROPE_SCALINGS)}")
-    if isinstance(raw.get("heads"), int) and isinstance(raw.get("kv_heads"), int) and raw["kv_heads"] > 0:
-        if raw["heads"] % raw["kv_heads"]:
-            problems.append(f"{where} shape: heads must be a multiple of kv_heads")
+    heads, kv_heads = raw.get("heads"), raw.get("kv_heads")
+    if isinstance(heads, int) and isinstance(kv_heads, int) and kv_heads > 0 and heads % kv_heads:
+        problems.append(f"{where} shape: heads must be a multiple of kv_heads")
     return problems
 
 

@@ -301,13 +301,16 @@ def _data(plan: TensorPlan, shape: Shape, pool: npt.NDArray[np.float16], offset:
     return data.astype(np.float32) if plan.f32 else data
 
 
-def write_f16(model: LlmModel, path: Path, cache: Path, layers: int | None = None, seed: int = 0) -> None:
-    """Write the twin unquantized: F16 matrices, F32 norms, the real metadata and tokenizer."""
+def write_f16(
+    model: LlmModel, path: Path, cache: Path, layers: int | None = None, seed: int = 0, vocab_only: bool = False
+) -> None:
+    """Write the twin unquantized: F16 matrices, F32 norms, the real metadata and tokenizer (only the
+    metadata and tokenizer with `vocab_only`, for prompt-format tests)."""
     import gguf
 
     shape = require_shape(model)
     n_layers = layers or shape.layers
-    plan = tensor_plan(model.arch, shape, n_layers)
+    plan = [] if vocab_only else tensor_plan(model.arch, shape, n_layers)
     vocab = VOCABS.get(model.family)
     if vocab is None:
         raise UsageError(f"no twin vocabulary for chat family {model.family!r}")

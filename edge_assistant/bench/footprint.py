@@ -44,8 +44,8 @@ def measure_footprint(path: Path, name: str, family: str | None, threads: int, c
     from ..llm.local import LlamaCppBackend
     from ..llm.options import GenerationOptions, Message, Reply
     from ..settings import Paths
-    from ..stt.select import make_recognizer
     from ..store import Store
+    from ..stt.select import make_recognizer
     from ..tts.speaker import make_speaker
     from .llm import SYSTEM
     from .stt import bench_speech

@@ -69,8 +69,9 @@ def _register() -> None:
     from .doctor import doctor
     from .models import models
     from .translate import translate
+    from .twin import twin
 
-    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor):
+    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor, twin):
         main.add_command(command)
 
 
