@@ -9,12 +9,11 @@ import re
 import sys
 from pathlib import Path
 
-from edge_assistant.bench.report import seed_table
+from edge_assistant.bench.report import pi_lists, seed_table
 from edge_assistant.hardware import cpu_name
 from edge_assistant.measured import render
 
 ROOT = Path(__file__).resolve().parent.parent
-START, END = "<!-- seeds:start -->", "<!-- seeds:end -->"
 
 
 def main() -> int:
@@ -31,8 +30,10 @@ def main() -> int:
     (ROOT / "edge_assistant" / "measured.toml").write_text(render(machine, m["cores"], bw, data["llm"], header))
     readme = ROOT / "README.md"
     text = readme.read_text(encoding="utf-8")
-    new = re.sub(re.escape(START) + r".*?" + re.escape(END), f"{START}\n{seed_table(data)}\n{END}", text, flags=re.S)
-    readme.write_text(new, encoding="utf-8")
+    for name, body in (("seeds", seed_table(data)), ("pi", pi_lists())):
+        start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}", text, flags=re.S)
+    readme.write_text(text, encoding="utf-8")
     print("edge_assistant/measured.toml and README.md updated")
     return 0
 

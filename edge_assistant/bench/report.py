@@ -52,3 +52,40 @@ def seed_table(data: dict[str, Any]) -> str:
         + f" against {bw / 1e9:.1f} GB/s measured here.",
     ]
     return "\n".join(lines + notes)
+
+
+def pi_lists(boards: tuple[str, ...] = ("pi4-4gb", "pi5-8gb")) -> str:
+    """Markdown: per board, the models worth pulling (predicted speed and memory), best first."""
+    from ..catalog import load_catalog
+    from ..hardware import GIB
+    from ..measured import load_measured
+    from ..predict import MIN_TOKENS_PER_S, for_board, predict, preferred
+    from ..recommend import recommend
+
+    catalog, measured = load_catalog(), load_measured()
+    lines: list[str] = []
+    for board_id in boards:
+        b = board(board_id)
+        target = for_board(b, measured)
+        rec = recommend(catalog, target, measured)
+        lines += [
+            f"**{b.name}** ({b.llm_bandwidth / 1e9:.1f} GB/s for generation, {b.budget / GIB:.1f} GiB for the "
+            f"assistant): pull `{rec.model.id}:{rec.quant.name}`.",
+            "",
+            "| model | predicted tok/s | memory with speech |",
+            "|---|---|---|",
+        ]
+        shown = [
+            p
+            for p in predict(catalog, target, measured)
+            if p.fits and p.quant.name == (preferred(p.model, True) or [""])[0]
+        ]
+        for p in sorted(shown, key=lambda p: (-p.model.rank, -p.tok_s)):
+            slow = "" if p.tok_s >= MIN_TOKENS_PER_S else " (slow)"
+            lines.append(f"| `{p.ref}` | {p.tok_s:.1f}{slow} | {p.need_bytes / GIB:.1f} GiB |")
+        lines.append("")
+    lines.append(
+        f"Computed by `edge-assistant models recommend --device ID --all` (slow: under {MIN_TOKENS_PER_S:g} tok/s, "
+        "which a spoken answer outruns)."
+    )
+    return "\n".join(lines)
