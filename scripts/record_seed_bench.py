@@ -32,7 +32,8 @@ def main() -> int:
     text = readme.read_text(encoding="utf-8")
     for name, body in (("seeds", seed_table(data)), ("pi", pi_lists())):
         start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}", text, flags=re.S)
+        block = f"{start}\n{body}\n{end}"
+        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _, block=block: block, text, flags=re.S)
     readme.write_text(text, encoding="utf-8")
     print("edge_assistant/measured.toml and README.md updated")
     return 0
