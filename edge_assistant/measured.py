@@ -17,6 +17,11 @@ import tomllib
 
 from .errors import UsageError
 
+ASSUMED_SHARE = 0.8
+"""Share of the bandwidth bound assumed when none was measured."""
+ASSUMED_SPEECH_RSS = 450 * 2**20
+"""Speech recognizer + voice peak memory assumed when none was measured."""
+
 
 @dataclass(frozen=True)
 class ModelFigures:
@@ -25,12 +30,12 @@ class ModelFigures:
     ref: str
     file_bytes: int
     bytes_per_token: int
-    tg_tps: float
-    tg_share: float
+    tg_tps: float | None = None
+    tg_share: float | None = None
     """Generation speed as a share of the bandwidth bound (bandwidth / bytes per token)."""
-    peak_rss: int
+    peak_rss: int | None = None
     """Peak resident memory of the model alone (bench child process)."""
-    assistant_rss: int
+    assistant_rss: int | None = None
     """Peak resident memory of one assistant turn with the speech recognizer and the voice."""
     twin: bool = True
 
@@ -52,8 +57,8 @@ class Measured:
     def tg_share(self) -> float:
         """Median share of the bandwidth bound that generation reached on the models measured (1B-class and
         up: bandwidth-bound), the efficiency used to predict the others."""
-        shares = [m.tg_share for m in self.models.values()]
-        return statistics.median(shares) if shares else 0.8
+        shares = [m.tg_share for m in self.models.values() if m.tg_share is not None]
+        return statistics.median(shares) if shares else ASSUMED_SHARE
 
 
 def _parse(data: dict[str, Any], source: str) -> Measured:
@@ -63,10 +68,10 @@ def _parse(data: dict[str, Any], source: str) -> Measured:
             ref=raw["ref"],
             file_bytes=int(raw["file_bytes"]),
             bytes_per_token=int(raw["bytes_per_token"]),
-            tg_tps=float(raw["tg_tps"]),
-            tg_share=float(raw["tg_share"]),
-            peak_rss=int(raw["peak_rss"]),
-            assistant_rss=int(raw["assistant_rss"]),
+            tg_tps=float(raw["tg_tps"]) if "tg_tps" in raw else None,
+            tg_share=float(raw["tg_share"]) if "tg_share" in raw else None,
+            peak_rss=int(raw["peak_rss"]) if "peak_rss" in raw else None,
+            assistant_rss=int(raw["assistant_rss"]) if "assistant_rss" in raw else None,
             twin=bool(raw.get("twin", True)),
         )
         for raw in data.get("model", [])
@@ -75,7 +80,7 @@ def _parse(data: dict[str, Any], source: str) -> Measured:
         machine=str(m["name"]),
         threads=int(m["threads"]),
         read_bandwidth=float(m["read_bandwidth_gbs"]) * 1e9,
-        speech_rss=int(m["speech_rss"]),
+        speech_rss=int(m.get("speech_rss") or ASSUMED_SPEECH_RSS),
         models=models,
         source=source,
     )

@@ -96,7 +96,7 @@ def kv_cache(model: LlmModel, ctx: int = CTX) -> int:
 
 def memory(model: LlmModel, quant: Quant, measured: Measured) -> tuple[int, str]:
     figures = measured.models.get(f"{model.id}:{quant.name}")
-    if figures:
+    if figures and figures.assistant_rss:
         return figures.assistant_rss, "measured with the speech models"
     size, _ = file_bytes(model, quant)
     return size + kv_cache(model) + OVERHEAD + measured.speech_rss, "file + KV cache + buffers + speech (measured)"
@@ -152,11 +152,15 @@ def this_machine(machine: Machine, measured: Measured, bandwidth: float, threads
         threads=threads,
         inputs=(
             f"read bandwidth {bandwidth / 1e9:.1f} GB/s on {threads} threads (measured now)",
-            f"generation reaches {measured.tg_share:.0%} of the bandwidth bound (median of the twins in "
-            f"{measured.source}, {measured.machine})",
+            f"generation reaches {measured.tg_share:.0%} of the bandwidth bound ("
+            + (
+                f"median of the twins in {measured.source}, {measured.machine})"
+                if any(m.tg_share is not None for m in measured.models.values())
+                else "assumed: no speed measured yet; run make bench-seeds)"
+            ),
             f"memory: {machine.available_ram / GIB:.1f} GiB available of {machine.total_ram / GIB:.1f} GiB "
             f"(keeping {OS_HEADROOM / GIB:.1f} GiB for the system)",
-            f"speech models (whisper-tiny.en + Piper joe) peak at {measured.speech_rss / 2**20:.0f} MiB (measured)",
+            f"speech models (whisper-tiny.en + Piper joe) take {measured.speech_rss / 2**20:.0f} MiB ({measured.source})",
         ),
     )
 
@@ -173,7 +177,6 @@ def for_board(board: Board, measured: Measured) -> Target:
             f"generation reads {board.llm_bandwidth / 1e9:.1f} GB/s ({board.llm_bandwidth_source})",
             f"memory {board.memory_bytes / GIB:.0f} GiB, {board.os_reserve_bytes / GIB:.1f} GiB kept for the OS "
             f"(assumed); {board.memory}",
-            f"speech models (whisper-tiny.en + Piper joe) peak at {measured.speech_rss / 2**20:.0f} MiB (measured "
-            "on x86; assumed alike on ARM)",
+            f"speech models (whisper-tiny.en + Piper joe) take {measured.speech_rss / 2**20:.0f} MiB ({measured.source})",
         ),
     )

@@ -18,7 +18,7 @@ from edge_assistant.llm.local import LlamaCppBackend
 from edge_assistant.llm.options import GenerationOptions, Message, Reply
 from edge_assistant.twins import build_twin, ensure_twin, tensor_plan, twin_name
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the first run builds the small twins
 # One seed model per family, as a small twin (2 layers). Quantizing the full-size vocabulary matrices is what
 # takes the time (a minute for Gemma's 256k x 2304 at Q4_K_M on 2 shared cores), so Llama checks Q4_K_M's
 # type rules and the others load at Q8_0. Twins are deterministic and named by what they depend on, so the
