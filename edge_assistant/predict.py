@@ -160,7 +160,7 @@ def this_machine(machine: Machine, measured: Measured, bandwidth: float, threads
             ),
             f"memory: {machine.available_ram / GIB:.1f} GiB available of {machine.total_ram / GIB:.1f} GiB "
             f"(keeping {OS_HEADROOM / GIB:.1f} GiB for the system)",
-            f"speech models (whisper-tiny.en + Piper joe) take {measured.speech_rss / 2**20:.0f} MiB ({measured.source})",
+            f"speech models (whisper-tiny.en + Piper joe): {measured.speech_rss / 2**20:.0f} MiB ({measured.source})",
         ),
     )
 
@@ -177,6 +177,6 @@ def for_board(board: Board, measured: Measured) -> Target:
             f"generation reads {board.llm_bandwidth / 1e9:.1f} GB/s ({board.llm_bandwidth_source})",
             f"memory {board.memory_bytes / GIB:.0f} GiB, {board.os_reserve_bytes / GIB:.1f} GiB kept for the OS "
             f"(assumed); {board.memory}",
-            f"speech models (whisper-tiny.en + Piper joe) take {measured.speech_rss / 2**20:.0f} MiB ({measured.source})",
+            f"speech models (whisper-tiny.en + Piper joe): {measured.speech_rss / 2**20:.0f} MiB ({measured.source})",
         ),
     )
