@@ -11,7 +11,7 @@ sys.exit(0 if sys.stdin.isatty() and any(d["max_input_channels"] > 0 for d in sd
 endef
 export HAS_MIC
 
-.PHONY: install run test bench bench-native lint clean
+.PHONY: install run test bench bench-native bench-seeds lint clean
 
 install: $(STAMP)
 
@@ -41,6 +41,12 @@ test: install
 
 bench: bench-native
 	$(BIN)/edge-assistant bench
+
+# The five seed families at their real shapes (synthetic twins, built once into ~/.cache/edge-assistant/twins),
+# ours against llama-bench, memory beside the speech models; records measured.toml and the README table.
+bench-seeds: bench-native
+	$(BIN)/edge-assistant bench --synthetic seeds --json > bench-seeds.json
+	$(PY) scripts/record_seed_bench.py bench-seeds.json
 
 # llama.cpp's own llama-bench, built once from the same source and flags as llama-cpp-python
 bench-native: install

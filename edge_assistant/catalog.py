@@ -17,7 +17,7 @@ from .errors import UsageError
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 REVISION_RE = re.compile(r"^[0-9a-f]{40}$")
-FAMILIES = ("llama3", "gemma", "phi3", "chatml", "mistral")
+FAMILIES = ("llama3", "gemma", "phi3", "chatml", "mistral", "ministral3")
 QUANT_RE = re.compile(r"(?i)(?:^|[-_.])((?:I?Q\d+_[A-Z0-9_]+?)|Q\d+|F16|BF16|F32)(?=\.gguf$)")
 
 
@@ -46,6 +46,49 @@ class Quant:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """A model's architecture as llama.cpp sees it, from the publisher's config.json (enough to build a twin)."""
+
+    layers: int
+    embd: int
+    """Hidden size."""
+    ff: int
+    """Feed-forward (intermediate) size."""
+    heads: int
+    kv_heads: int
+    head_dim: int
+    vocab: int
+    rope_theta: float
+    rms_eps: float
+    tied: bool
+    """The output projection reuses the token embedding."""
+    source: str
+    rope_scaling: str = "none"
+    """none, llama3, longrope or yarn."""
+    extra: dict[str, float] = field(default_factory=dict)
+    """Architecture-specific hyperparameters (sliding window, soft-capping, YaRN factors), by GGUF key suffix."""
+
+    @property
+    def params(self) -> int:
+        """Parameters of the language model (weights only), from the shape."""
+        q, kv = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        layer = self.embd * (q + 2 * kv) + q * self.embd + 3 * self.embd * self.ff
+        return self.layers * layer + self.vocab * self.embd * (1 if self.tied else 2)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """The publisher's recommended sampling; fields left None fall back to our defaults."""
+
+    source: str
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    repeat_penalty: float | None = None
+
+
+@dataclass(frozen=True)
 class LlmModel:
     """A chat model in the catalog."""
 
@@ -69,6 +112,8 @@ class LlmModel:
     tags: tuple[str, ...] = ()
     upstream: str | None = None
     unverified: tuple[str, ...] = ()
+    shape: Shape | None = None
+    sampling: Sampling | None = None
 
     kind = "llm"
 
@@ -193,6 +238,39 @@ def _quant(name: str, raw: dict[str, Any]) -> Quant:
     )
 
 
+def _shape(raw: dict[str, Any] | None) -> Shape | None:
+    if not raw:
+        return None
+    return Shape(
+        layers=int(raw["layers"]),
+        embd=int(raw["embd"]),
+        ff=int(raw["ff"]),
+        heads=int(raw["heads"]),
+        kv_heads=int(raw["kv_heads"]),
+        head_dim=int(raw["head_dim"]),
+        vocab=int(raw["vocab"]),
+        rope_theta=float(raw["rope_theta"]),
+        rms_eps=float(raw["rms_eps"]),
+        tied=bool(raw["tied"]),
+        source=str(raw["source"]),
+        rope_scaling=str(raw.get("rope_scaling", "none")),
+        extra={k: float(v) for k, v in raw.get("extra", {}).items()},
+    )
+
+
+def _sampling(raw: dict[str, Any] | None) -> Sampling | None:
+    if not raw:
+        return None
+    return Sampling(
+        source=str(raw["source"]),
+        temperature=raw.get("temperature"),
+        top_p=raw.get("top_p"),
+        top_k=raw.get("top_k"),
+        min_p=raw.get("min_p"),
+        repeat_penalty=raw.get("repeat_penalty"),
+    )
+
+
 def _llm(raw: dict[str, Any]) -> LlmModel:
     return LlmModel(
         id=raw["id"],
@@ -211,6 +289,8 @@ def _llm(raw: dict[str, Any]) -> LlmModel:
         tags=tuple(raw.get("tags", ())),
         upstream=raw.get("upstream"),
         unverified=tuple(raw.get("unverified", ())),
+        shape=_shape(raw.get("shape")),
+        sampling=_sampling(raw.get("sampling")),
     )
 
 
@@ -323,6 +403,8 @@ def validate(data: dict[str, Any]) -> list[str]:
             problems.append(f"{where}: default_quant is not among its quants")
         if not raw.get("repo") and not all(q.get("embedded") for q in quants.values()):
             problems.append(f"{where}: no repo to download from")
+        problems += _check_shape(where, raw.get("shape"))
+        problems += _check_sampling(where, raw.get("sampling"))
         for qname, q in quants.items():
             if "file" not in q:
                 problems.append(f"{where} {qname}: missing 'file'")
@@ -335,4 +417,50 @@ def validate(data: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}: unknown engine {raw.get('engine')!r}")
             if raw.get("engine") != "espeak" and not (raw.get("url") or (raw.get("repo") and raw.get("files"))):
                 problems.append(f"{where}: needs a url, or a repo and files")
+    return problems
+
+
+SHAPE_KEYS = (
+    "layers",
+    "embd",
+    "ff",
+    "heads",
+    "kv_heads",
+    "head_dim",
+    "vocab",
+    "rope_theta",
+    "rms_eps",
+    "tied",
+    "source",
+)
+ROPE_SCALINGS = ("none", "llama3", "longrope", "yarn")
+SAMPLING_KEYS = {"source", "temperature", "top_p", "top_k", "min_p", "repeat_penalty"}
+
+
+def _check_shape(where: str, raw: dict[str, Any] | None) -> list[str]:
+    if raw is None:
+        return []
+    problems = [f"{where} shape: missing '{k}'" for k in SHAPE_KEYS if k not in raw]
+    for key in ("layers", "embd", "ff", "heads", "kv_heads", "head_dim", "vocab"):
+        if key in raw and (not isinstance(raw[key], int) or raw[key] <= 0):
+            problems.append(f"{where} shape: {key} must be a positive integer")
+    if raw.get("rope_scaling", "none") not in ROPE_SCALINGS:
+        problems.append(f"{where} shape: rope_scaling must be one of {', '.join(ROPE_SCALINGS)}")
+    heads, kv_heads = raw.get("heads"), raw.get("kv_heads")
+    if isinstance(heads, int) and isinstance(kv_heads, int) and kv_heads > 0 and heads % kv_heads:
+        problems.append(f"{where} shape: heads must be a multiple of kv_heads")
+    return problems
+
+
+def _check_sampling(where: str, raw: dict[str, Any] | None) -> list[str]:
+    if raw is None:
+        return []
+    problems = [f"{where} sampling: unknown key '{k}'" for k in raw if k not in SAMPLING_KEYS]
+    if "source" not in raw:
+        problems.append(f"{where} sampling: missing 'source'")
+    for key in ("temperature", "top_p", "min_p", "repeat_penalty"):
+        if key in raw and (not isinstance(raw[key], (int, float)) or raw[key] < 0):
+            problems.append(f"{where} sampling: {key} must be a non-negative number")
+    if "top_k" in raw and (not isinstance(raw["top_k"], int) or raw["top_k"] < 0):
+        problems.append(f"{where} sampling: top_k must be a non-negative integer")
     return problems

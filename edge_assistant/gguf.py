@@ -61,6 +61,19 @@ SKIP_ARRAYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml
 
 
 @dataclass(frozen=True)
+class TensorInfo:
+    """One entry of the tensor table."""
+
+    name: str
+    dims: tuple[int, ...]
+    """ggml order: the fastest-varying dimension first."""
+    type: int
+    """ggml type id."""
+    nbytes: int | None
+    """Bytes of data; None when the type is unknown here."""
+
+
+@dataclass(frozen=True)
 class GgufInfo:
     """What the header of a GGUF file says."""
 
@@ -72,6 +85,7 @@ class GgufInfo:
     """Actual size of the file on disk."""
     expected_bytes: int | None
     """Size implied by the tensor table; None when a tensor type is unknown."""
+    tensors: tuple[TensorInfo, ...] = field(default=(), repr=False)
 
     @property
     def architecture(self) -> str:
@@ -131,8 +145,11 @@ class _Reader:
         raise ModelFileError(f"{self.path} is corrupt: unknown GGUF value type {vtype}")
 
 
-def read_gguf(path: str | Path) -> GgufInfo:
-    """Parse the header of a GGUF file; raise ModelFileError if it is not GGUF or is damaged."""
+def read_gguf(path: str | Path, arrays: bool = False) -> GgufInfo:
+    """Parse the header of a GGUF file; raise ModelFileError if it is not GGUF or is damaged.
+
+    The tokenizer's large arrays (tokens, scores, types, merges) are skipped unless `arrays`.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -155,22 +172,24 @@ def read_gguf(path: str | Path) -> GgufInfo:
         for _ in range(n_kv):
             key = r.string()
             vtype = r.scalar("<I")
-            value = r.value(vtype, keep=key not in SKIP_ARRAYS)
+            value = r.value(vtype, keep=arrays or key not in SKIP_ARRAYS)
             if value is not None:
                 metadata[key] = value
         end: int | None = 0
+        tensors: list[TensorInfo] = []
         for _ in range(n_tensors):
-            r.string()
+            name = r.string()
             dims = [r.scalar("<Q") for _ in range(r.scalar("<I"))]
             ttype, offset = r.scalar("<I"), r.scalar("<Q")
-            if ttype not in TYPE_SIZES or end is None:
-                end = None
-                continue
-            block, nbytes = TYPE_SIZES[ttype]
             elements = 1
             for d in dims:
                 elements *= d
-            end = max(end, offset + elements // block * nbytes)
+            data = elements // TYPE_SIZES[ttype][0] * TYPE_SIZES[ttype][1] if ttype in TYPE_SIZES else None
+            tensors.append(TensorInfo(name, tuple(dims), ttype, data))
+            if data is None or end is None:
+                end = None
+                continue
+            end = max(end, offset + data)
         align = int(metadata.get("general.alignment", 32))
         header_end = f.tell()
     data_start = -(-header_end // align) * align
@@ -178,7 +197,7 @@ def read_gguf(path: str | Path) -> GgufInfo:
         expected: int | None = header_end
     else:
         expected = data_start + end if end is not None else None
-    return GgufInfo(path, version, metadata, n_tensors, size, expected)
+    return GgufInfo(path, version, metadata, n_tensors, size, expected, tuple(tensors))
 
 
 def check_gguf(path: str | Path) -> GgufInfo:
@@ -189,3 +208,18 @@ def check_gguf(path: str | Path) -> GgufInfo:
             f"{info.path} is truncated: {info.file_bytes:,} bytes of {info.expected_bytes:,}; pull it again"
         )
     return info
+
+
+def bytes_per_token(info: GgufInfo) -> int:
+    """Weight bytes one generated token reads: every matrix once, but of the token embedding only one row,
+    unless it doubles as the output projection (tied embeddings, no output.weight)."""
+    names = {t.name for t in info.tensors}
+    total = 0
+    for t in info.tensors:
+        if t.nbytes is None:
+            raise ModelFileError(f"{info.path.name}: tensor {t.name} has a type this reader does not know")
+        if t.name == "token_embd.weight" and "output.weight" in names:
+            total += t.nbytes // max(1, t.dims[-1])
+        else:
+            total += t.nbytes
+    return total

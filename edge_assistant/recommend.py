@@ -1,4 +1,5 @@
-"""Pick the model and quantization that fit this machine, and the threads to use."""
+"""Pick the model and quantization for this machine or a named board, and say why with numbers
+(the performance model is in predict.py)."""
 
 from __future__ import annotations
 
@@ -6,94 +7,68 @@ from dataclasses import dataclass
 
 from .catalog import Catalog, LlmModel, Quant
 from .hardware import GIB, Machine
+from .measured import Measured
+from .predict import OVERHEAD, Prediction, Target, file_bytes, kv_cache, pick, predict, preferred
 
-HEADROOM = int(1.0 * GIB)
-"""Memory left for the OS, speech recognition and the voice."""
-OVERHEAD = int(0.3 * GIB)
-"""llama.cpp compute buffers and runtime."""
-KV_PER_BPARAM = int(0.15 * GIB)
-"""Rough KV cache per billion parameters at a 4k context."""
-MIN_TOKENS_PER_S = 8.0
-"""Slowest generation we call interactive."""
-BYTES_PER_BPARAM = {"Q4_0": 0.58e9, "Q4_K_M": 0.62e9, "Q8_0": 1.07e9}
+__all__ = ["OVERHEAD", "Recommendation", "memory_need", "preferred_quant", "recommend"]
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """The model to run here and why."""
+    """The model to run on a target, why, and the predictions it was chosen from."""
 
-    model: LlmModel
-    quant: Quant
-    file_bytes: int
-    need_bytes: int
-    """Estimated memory to run it: weights, KV cache, buffers."""
-    est_tokens_per_s: float
-    threads: int
+    choice: Prediction
+    target: Target
+    predictions: list[Prediction]
     reason: str
+
+    @property
+    def model(self) -> LlmModel:
+        return self.choice.model
+
+    @property
+    def quant(self) -> Quant:
+        return self.choice.quant
+
+    @property
+    def threads(self) -> int:
+        return self.target.threads
 
 
 def model_bytes(model: LlmModel, quant: Quant) -> int:
     """File size from the catalog, or an estimate from the parameter count."""
-    return quant.bytes or int(model.params_b * BYTES_PER_BPARAM.get(quant.name, 0.65e9))
+    return file_bytes(model, quant)[0]
 
 
 def memory_need(model: LlmModel, quant: Quant) -> int:
-    return model_bytes(model, quant) + int(model.params_b * KV_PER_BPARAM) + OVERHEAD
-
-
-def est_bandwidth(machine: Machine) -> float:
-    """A conservative guess of memory read bandwidth (bytes/s) when none was measured."""
-    per_core = 4e9 if machine.is_arm else 10e9
-    return per_core * min(machine.physical_cores, 8)
-
-
-def threads_for(machine: Machine) -> int:
-    return max(1, machine.physical_cores)
+    """Memory to run the model alone: weights, KV cache at a 4k context, buffers."""
+    return model_bytes(model, quant) + kv_cache(model) + OVERHEAD
 
 
 def preferred_quant(model: LlmModel, machine: Machine) -> Quant | None:
     """ARM prefers Q4_0 (runtime repacking), others Q4_K_M; then the default."""
-    order = ["Q4_0", "Q4_K_M"] if machine.is_arm else ["Q4_K_M", "Q4_0"]
-    order.append(model.default_quant)
-    for name in order:
-        if name in model.quants:
-            return model.quants[name]
-    return None
+    order = preferred(model, machine.is_arm)
+    return model.quants[order[0]] if order else None
 
 
-def recommend(catalog: Catalog, machine: Machine, bandwidth: float | None = None) -> Recommendation:
-    """The best instruct model that fits in memory with headroom and runs at an interactive speed."""
-    bandwidth = bandwidth or est_bandwidth(machine)
-    budget = min(machine.available_ram, machine.total_ram - HEADROOM)
-    candidates = []
-    for model in catalog.llms.values():
-        quant = preferred_quant(model, machine)
-        if not model.instruct or quant is None:
-            continue
-        need = memory_need(model, quant)
-        speed = bandwidth / model_bytes(model, quant)
-        if need <= budget and speed >= MIN_TOKENS_PER_S:
-            candidates.append(((model.rank, model.params_b), model, quant, need, speed))
-    if not candidates:
+def recommend(catalog: Catalog, target: Target, measured: Measured) -> Recommendation:
+    """The best-ranked instruct model that fits beside the speech models and generates fast enough."""
+    predictions = predict(catalog, target, measured)
+    choice = pick(predictions, target.arm)
+    if choice is None:
         smallest = min(
-            (m for m in catalog.llms.values() if m.instruct and preferred_quant(m, machine)), key=lambda m: m.params_b
+            (p for p in predictions if p.quant.name in preferred(p.model, target.arm)), key=lambda p: p.need_bytes
         )
-        quant = preferred_quant(smallest, machine)
-        assert quant is not None
-        need = memory_need(smallest, quant)
-        return Recommendation(
-            smallest,
-            quant,
-            model_bytes(smallest, quant),
-            need,
-            bandwidth / model_bytes(smallest, quant),
-            threads_for(machine),
-            f"little memory ({budget / GIB:.1f} GiB usable): only the smallest model has a chance",
+        reason = (
+            f"little memory ({target.budget / GIB:.1f} GiB for the assistant): even {smallest.ref} needs "
+            f"~{smallest.need_bytes / GIB:.1f} GiB with the speech models"
         )
-    _, model, quant, need, speed = max(candidates, key=lambda c: c[0])
-    arm = "; Q4_0 for ARM's runtime repacking" if machine.is_arm and quant.name == "Q4_0" else ""
+        return Recommendation(smallest, target, predictions, reason)
+    arm = "; Q4_0 for ARM's runtime repacking" if target.arm and choice.quant.name == "Q4_0" else ""
+    slow = "" if choice.usable else f" (below the {5:g} tok/s we call fast enough for voice: nothing faster fits)"
     reason = (
-        f"{model.name} {quant.name} needs ~{need / GIB:.1f} GiB of {budget / GIB:.1f} GiB usable and should "
-        f"generate ~{speed:.0f} tok/s on {machine.physical_cores} cores ({machine.feature_line()}){arm}"
+        f"{choice.model.name} {choice.quant.name}: ~{choice.tok_s:.1f} tok/s ({choice.bytes_per_token / 1e9:.2f} GB "
+        f"read per token at {target.bandwidth / 1e9:.1f} GB/s){slow}; ~{choice.need_bytes / GIB:.1f} GiB with the "
+        f"speech models, of {target.budget / GIB:.1f} GiB{arm}"
     )
-    return Recommendation(model, quant, model_bytes(model, quant), need, speed, threads_for(machine), reason)
+    return Recommendation(choice, target, predictions, reason)

@@ -13,7 +13,7 @@ SEED = [
     "gemma-2-2b-it",
     "phi-3.5-mini-instruct",
     "phi-3-mini-4k-instruct",
-    "ministral-3b-instruct",
+    "ministral-3-3b-instruct",
     "llama-3.2-1b-instruct",
     "llama-3.2-3b-instruct",
 ]
@@ -91,3 +91,39 @@ def test_specs() -> None:
 def test_readme_table_matches_catalog() -> None:
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     assert models_markdown(load_catalog()) in readme, "run scripts/update_readme.py"
+
+
+@pytest.mark.parametrize("model_id", [m for m in SEED if m != "phi-3-mini-4k-instruct"] + ["smollm2-135m-instruct"])
+def test_shape_gives_the_published_parameter_count(model_id: str) -> None:
+    model = load_catalog().llm(model_id)
+    assert model.shape is not None, model_id
+    assert model.shape.params / 1e9 == pytest.approx(model.params_b, rel=0.01)
+
+
+def test_ministral_is_mistral_ais_own_model_and_the_community_one_says_what_it_is() -> None:
+    catalog = load_catalog()
+    official = catalog.llm("ministral-3-3b-instruct")
+    assert official.repo == "mistralai/Ministral-3-3B-Instruct-2512-GGUF" and official.arch == "mistral3"
+    assert official.quant("Q4_K_M").file == "Ministral-3-3B-Instruct-2512-Q4_K_M.gguf"
+    assert "seed" in official.tags and "sha256" in official.quant("Q4_K_M").unverified
+    community = catalog.llm("ministral-3b-instruct-community")
+    assert community.repo == "QuantFactory/Ministral-3b-instruct-GGUF" and "seed" not in community.tags
+    assert "not Mistral AI" in community.name
+    with pytest.raises(UsageError, match="ministral-3-3b-instruct"):
+        catalog.get("ministral-3b-instruct")
+
+
+def test_validation_catches_bad_shapes_and_sampling() -> None:
+    data = tomllib.loads(catalog_text())
+    llama = next(m for m in data["llm"] if m["id"] == "llama-3.2-1b-instruct")
+    llama["shape"]["kv_heads"] = 5
+    llama["shape"]["rope_scaling"] = "magic"
+    del llama["shape"]["vocab"]
+    llama["sampling"]["top_k"] = -3
+    llama["sampling"]["warmth"] = 1
+    problems = "\n".join(validate(data))
+    assert "heads must be a multiple of kv_heads" in problems
+    assert "rope_scaling must be one of" in problems
+    assert "missing 'vocab'" in problems
+    assert "top_k must be a non-negative integer" in problems
+    assert "unknown key 'warmth'" in problems

@@ -28,10 +28,12 @@ def test_chatml() -> None:
     assert fmt.stop[0] == "<|im_end|>"
 
 
-def test_llama3() -> None:
+def test_llama3(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("edge_assistant.llm.formats.today", lambda: "02 Mar 2026")
     fmt = choose_format(None, "llama", "llama3")
     assert fmt.render(CONVO) == (
-        "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+        "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+        "Today Date: 02 Mar 2026\n\nBe brief.<|eot_id|>"
         "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
         "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
         "<|start_header_id|>user<|end_header_id|>\n\nCapital of France?<|eot_id|>"
@@ -127,7 +129,7 @@ def test_mistral_prompt_on_spm_vocab(vocab_dir: Path) -> None:
 
 
 def test_every_family_has_stops() -> None:
-    assert set(STOPS) == {"chatml", "llama3", "gemma", "phi3", "mistral"}
+    assert set(STOPS) == {"chatml", "llama3", "gemma", "phi3", "mistral", "ministral3"}
 
 
 def test_template_that_drops_system_keeps_it_in_the_first_user_turn(vocab_dir: Path) -> None:

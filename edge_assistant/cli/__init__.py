@@ -70,8 +70,9 @@ def _register() -> None:
     from .models import models
     from .transcribe import transcribe
     from .translate import translate
+    from .twin import twin
 
-    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor):
+    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor, twin):
         main.add_command(command)
 
 

@@ -19,7 +19,7 @@ from .common import App, emit_json, generation_options, json_option, llm_options
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
 
 
-def _options(temperature: float, max_tokens: int, seed: int | None) -> GenerationOptions:
+def _options(temperature: float | None, max_tokens: int, seed: int | None) -> GenerationOptions:
     if temperature == 0:
         return GenerationOptions(
             temperature=0.0, top_k=1, repeat_penalty=1.0, max_tokens=max_tokens, seed=0 if seed is None else seed
@@ -56,7 +56,7 @@ def ask(
     prompt: tuple[str, ...],
     system: str,
     as_json: bool,
-    temperature: float,
+    temperature: float | None,
     max_tokens: int,
     seed: int | None,
     llm: LlmSettings,
@@ -108,7 +108,9 @@ def _readline_history(app: App) -> Path | None:
 @llm_options
 @generation_options
 @pass_app
-def chat(app: App, /, system: str, temperature: float, max_tokens: int, seed: int | None, llm: LlmSettings) -> None:
+def chat(
+    app: App, /, system: str, temperature: float | None, max_tokens: int, seed: int | None, llm: LlmSettings
+) -> None:
     """Talk with the model: one line a turn, history kept within the context. Works with piped stdin too."""
     interactive = sys.stdin.isatty()
     history = _readline_history(app) if interactive else None

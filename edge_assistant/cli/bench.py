@@ -2,43 +2,72 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import click
 
 from ..bench.bandwidth import measure_read_bandwidth
+from ..bench.footprint import as_dict as footprint_dict
+from ..bench.footprint import footprint_in_child
 from ..bench.llm import as_dict, measure_in_child
 from ..bench.native import find_llama_bench
+from ..bench.twins import Twin, prepare
 from ..errors import BackendError
+from ..gguf import bytes_per_token, read_gguf
+from ..hardware import cpu_name
 from ..llm.select import choose
+from ..measured import render as render_measured
 from ..settings import VOICE_SILENCE, ListenSettings, LlmSettings
 from .common import App, emit_json, json_option, pass_app, status
 
 
+@dataclass(frozen=True)
+class _Subject:
+    path: Path
+    label: str
+    family: str | None
+    twin: Twin | None = None
+
+
+def _subjects(app: App, specs: tuple[str, ...], twins: list[Twin]) -> list[_Subject]:
+    if not specs and twins:
+        return [_Subject(t.path, t.label, t.model.family, t) for t in twins]
+    chosen = [choose(app.store, app.machine, s) for s in specs] or [
+        choose(app.store, app.machine, i.ref) for i in app.store.installed("llm")
+    ]
+    out = [_Subject(c.path, c.label, c.model.family if c.model else None) for c in chosen]
+    return out + [_Subject(t.path, t.label, t.model.family, t) for t in twins]
+
+
 def _llm_section(
-    app: App, specs: tuple[str, ...], threads: int, repetitions: int, native: bool, bandwidth: float
+    app: App, subjects: list[_Subject], threads: int, repetitions: int, native: bool, bandwidth: float
 ) -> list[dict[str, Any]]:
-    items = (
-        [choose(app.store, app.machine, s) for s in specs]
-        if specs
-        else [choose(app.store, app.machine, i.ref) for i in app.store.installed("llm")]
-    )
     binary = find_llama_bench() if native else None
     if native and binary is None:
         status("llama-bench not built: run 'make bench-native' for the native comparison")
     rows = []
-    for item in items:
+    cache = app.paths.home / "cache" / "bench"
+    for item in subjects:
         status(f"benchmarking {item.label} ...")
         try:
             figures = measure_in_child(item.path, item.label, threads, repetitions=repetitions, native=binary)
+            status(f"memory of {item.label} with the speech models ...")
+            footprint = footprint_in_child(item.path, item.label, item.family, threads, LlmSettings.ctx_cap, cache)
         except BackendError as exc:
             status(str(exc))
             continue
         row: dict[str, Any] = as_dict(figures)
-        bound = bandwidth / figures.file_bytes
+        per_token = item.twin.bytes_per_token if item.twin else bytes_per_token(read_gguf(item.path))
+        bound = bandwidth / per_token
+        row["bytes_per_token"] = per_token
         row["bandwidth_bound_tps"] = bound
         row["tg_vs_bound"] = figures.tg_tps / bound
+        row["footprint"] = footprint_dict(footprint)
+        if item.twin:
+            row["twin_of"] = f"{item.twin.model.id}:{item.twin.quant}"
+            row["real_file_bytes"] = item.twin.real_bytes
         rows.append(row)
     return rows
 
@@ -50,8 +79,16 @@ def _print_llm(rows: list[dict[str, Any]], bandwidth: float) -> None:
     )
     for r in rows:
         mib = r["file_bytes"] / 2**20
+        real = r.get("real_file_bytes")
+        twin = f"; the real file is {real / 2**20:.0f} MiB" if real else ""
         click.echo(
-            f"- {r['model']} ({mib:.0f} MiB): load {r['load_s']:.2f} s, peak RSS {r['peak_rss_bytes'] / 2**20:.0f} MiB"
+            f"- {r['model']} ({mib:.0f} MiB{twin}): load {r['load_s']:.2f} s, peak RSS "
+            f"{r['peak_rss_bytes'] / 2**20:.0f} MiB alone"
+        )
+        f = r["footprint"]
+        click.echo(
+            f"    peak RSS with {f['stt']} + {f['voice']} (one turn, ctx {f['ctx']}): {f['after_llm'] / 2**20:.0f} MiB "
+            f"(speech recognition {f['after_stt'] / 2**20:.0f} MiB, + voice {f['after_voice'] / 2**20:.0f} MiB)"
         )
         native = r.get("native_build")
         pp_ref = f" | llama-bench {r['native_pp_tps']:.1f} -> ratio {r['pp_ratio']:.3f}" if native else ""
@@ -59,7 +96,8 @@ def _print_llm(rows: list[dict[str, Any]], bandwidth: float) -> None:
         click.echo(f"    pp{r['pp_tokens']}: {r['pp_tps']:.1f} tok/s{pp_ref}   pp512: {r['pp512_tps']:.1f} tok/s")
         click.echo(f"    tg{r['tg_tokens']}: {r['tg_tps']:.1f} tok/s{tg_ref}   tg128: {r['tg128_tps']:.1f} tok/s")
         click.echo(
-            f"    bandwidth bound {r['bandwidth_bound_tps']:.1f} tok/s -> tg at {r['tg_vs_bound']:.0%} of it;"
+            f"    bandwidth bound {r['bandwidth_bound_tps']:.1f} tok/s ({r['bytes_per_token'] / 2**20:.0f} MiB "
+            f"read per token) -> tg at {r['tg_vs_bound']:.0%} of it;"
             f" generation with sampling {r['stream_tps']:.1f} tok/s"
         )
         click.echo(
@@ -146,11 +184,27 @@ def _print_voice(v: dict[str, Any]) -> None:
     )
 
 
+def _record(app: App, machine: dict[str, Any], threads: int, bandwidth: float, rows: list[dict[str, Any]]) -> None:
+    """Keep the twins' figures where `models recommend` looks for this machine's own measurements."""
+    target = app.paths.home / "measured.toml"
+    header = f"Measured by edge-assistant bench --synthetic on {machine['name']} ({threads} threads)."
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_measured(str(machine["name"]), threads, bandwidth, rows, header), encoding="utf-8")
+    status(f"measurements kept in {target} (models recommend uses them)")
+
+
 SECTIONS = ("llm", "stt", "voice")
 
 
 @click.command()
 @click.option("-m", "--model", "models", multiple=True, help="Model to measure (repeatable) [default: all installed].")
+@click.option(
+    "--synthetic",
+    multiple=True,
+    metavar="MODEL[:QUANT]|seeds",
+    help="Measure a synthetic twin of a catalog model (random weights, real shapes; built once, cached); "
+    "'seeds' for one per seed family. Repeatable.",
+)
 @click.option("--only", "sections", multiple=True, type=click.Choice(SECTIONS), help="Run only these sections.")
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads [default: physical cores].")
 @click.option("-r", "--repetitions", type=click.IntRange(1, 50), default=5, show_default=True)
@@ -160,6 +214,7 @@ SECTIONS = ("llm", "stt", "voice")
 def bench(
     app: App,
     models: tuple[str, ...],
+    synthetic: tuple[str, ...],
     sections: tuple[str, ...],
     threads: int | None,
     repetitions: int,
@@ -169,20 +224,25 @@ def bench(
     """Measure the language models (load, prompt and generation speed, time to first token, memory, against
     llama.cpp itself) and speech recognition (real-time factor, delay of the final text)."""
     threads = threads or app.machine.physical_cores
+    wanted = set(sections or (("llm",) if synthetic and not models else SECTIONS))
+    twins = prepare(app.store.catalog, synthetic, threads, status) if synthetic and "llm" in wanted else []
     status("measuring memory bandwidth ...")
     bw1 = measure_read_bandwidth(1)
     bandwidth = measure_read_bandwidth(threads) if threads > 1 else bw1
     machine = {
+        "name": cpu_name(),
         "arch": app.machine.arch,
         "cores": app.machine.physical_cores,
         "features": app.machine.feature_line(),
         "read_bandwidth_1_thread": bw1,
         f"read_bandwidth_{threads}_threads": bandwidth,
     }
-    wanted = set(sections or SECTIONS)
-    llm_rows = _llm_section(app, models, threads, repetitions, native, bandwidth) if "llm" in wanted else []
+    subjects = _subjects(app, models, twins) if "llm" in wanted else []
+    llm_rows = _llm_section(app, subjects, threads, repetitions, native, bandwidth) if subjects else []
     stt_rows = _stt_section(app) if "stt" in wanted else []
     voice = _voice_section(app, models[0] if models else None) if "voice" in wanted else None
+    if twins and llm_rows:
+        _record(app, machine, threads, bandwidth, [r for r in llm_rows if r.get("twin_of")])
     if as_json:
         emit_json({"machine": machine, "llm": llm_rows, "stt": stt_rows, "voice": voice})
         return

@@ -133,12 +133,14 @@ llm_options = grouped(
 def generation_options(func: Any) -> Any:
     options = [
         click.option(
-            "--temperature", type=click.FloatRange(0, 5), default=GenerationOptions.temperature, show_default=True
+            "--temperature",
+            type=click.FloatRange(0, 5),
+            help="Sampling temperature; 0 is greedy [default: the model's recommended sampling].",
         ),
         click.option(
             "--max-tokens", type=click.IntRange(1, 1 << 16), default=GenerationOptions.max_tokens, show_default=True
         ),
-        click.option("--seed", type=int, help="Fixed seed for reproducible answers."),
+        click.option("--seed", type=int, help="Fixed seed for reproducible answers [default: a new one each answer]."),
     ]
     for option in reversed(options):
         func = option(func)

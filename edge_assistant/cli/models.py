@@ -9,7 +9,7 @@ import click
 from ..catalog import AssetModel, HubFile, LlmModel, Quant, hub_file, parse_spec
 from ..errors import UsageError
 from ..gguf import read_gguf
-from ..recommend import preferred_quant, recommend
+from ..recommend import preferred_quant
 from ..settings import HubSettings
 from ..store import Installed, Store
 from .common import App, emit_json, human_bytes, json_option, pass_app, status, table
@@ -352,35 +352,20 @@ def path(app: App, spec: str | None) -> None:
 
 
 @models.command("recommend")
+@click.option(
+    "--device",
+    metavar="BOARD",
+    help="Predict for a board instead of this machine (pi4-2gb, pi4-4gb, pi4-8gb, pi5-4gb, pi5-8gb, pi5-16gb).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Show the prediction for every model and quantization.")
 @json_option
 @pass_app
-def recommend_cmd(app: App, as_json: bool) -> None:
-    """The model and quantization that fit this machine, and the threads to use."""
-    m = app.machine
-    rec = recommend(app.store.catalog, m)
-    installed = app.store.find("llm", rec.model.id, rec.quant.name) is not None
+def recommend_cmd(app: App, device: str | None, show_all: bool, as_json: bool) -> None:
+    """The model and quantization that fit this machine (or a board), the threads to use, and why."""
+    from .recommend import recommend_here_or_on, render_recommendation
+
+    rec, data = recommend_here_or_on(app, device)
     if as_json:
-        emit_json(
-            {
-                "model": rec.model.id,
-                "quant": rec.quant.name,
-                "file_bytes": rec.file_bytes,
-                "need_bytes": rec.need_bytes,
-                "est_tokens_per_s": round(rec.est_tokens_per_s, 1),
-                "threads": rec.threads,
-                "installed": installed,
-                "reason": rec.reason,
-                "machine": {
-                    "arch": m.arch,
-                    "total_ram": m.total_ram,
-                    "available_ram": m.available_ram,
-                    "physical_cores": m.physical_cores,
-                    "features": sorted(m.features),
-                },
-            }
-        )
+        emit_json(data)
         return
-    click.echo(f"{rec.model.id}:{rec.quant.name}  threads={rec.threads}")
-    click.echo(rec.reason)
-    if not installed:
-        click.echo(f"get it with: edge-assistant models pull {rec.model.id}:{rec.quant.name}")
+    click.echo(render_recommendation(rec, data, show_all or device is not None))

@@ -6,6 +6,7 @@ model asks for it) and names the strings that end an answer.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ STOPS: dict[str, tuple[str, ...]] = {
     "gemma": ("<end_of_turn>", "<start_of_turn>"),
     "phi3": ("<|end|>", "<|endoftext|>", "<|user|>", "<|assistant|>"),
     "mistral": ("</s>", "[INST]"),
+    "ministral3": ("</s>", "[INST]"),
 }
 ARCH_FAMILY = {
     "gemma": "gemma",
@@ -28,6 +30,7 @@ ARCH_FAMILY = {
     "phi3": "phi3",
     "qwen2": "chatml",
     "qwen3": "chatml",
+    "mistral3": "ministral3",
 }
 
 
@@ -58,9 +61,22 @@ def _chatml(messages: Sequence[Message]) -> str:
     return body + "<|im_start|>assistant\n"
 
 
+def today() -> str:
+    """The date as Llama 3.2's official template writes it (its strftime_now("%d %b %Y"))."""
+    return datetime.date.today().strftime("%d %b %Y")
+
+
 def _llama3(messages: Sequence[Message]) -> str:
-    body = "".join(f"<|start_header_id|>{m.role}<|end_header_id|>\n\n{m.content.strip()}<|eot_id|>" for m in messages)
-    return body + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    # As meta-llama/Llama-3.2-*-Instruct's template: a system header always, with the knowledge cut-off and
+    # today's date before the (first) system message.
+    system = messages[0].content.strip() if messages and messages[0].role == "system" else ""
+    rest = messages[1:] if messages and messages[0].role == "system" else messages
+    head = (
+        "<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\n"
+        f"Today Date: {today()}\n\n{system}<|eot_id|>"
+    )
+    body = "".join(f"<|start_header_id|>{m.role}<|end_header_id|>\n\n{m.content.strip()}<|eot_id|>" for m in rest)
+    return head + body + "<|start_header_id|>assistant<|end_header_id|>\n\n"
 
 
 def _gemma(messages: Sequence[Message]) -> str:
@@ -85,12 +101,26 @@ def _mistral(messages: Sequence[Message]) -> str:
     return "".join(out)
 
 
+def _ministral3(messages: Sequence[Message]) -> str:
+    # As Mistral AI's Ministral 3 (2512) template. Without a system message that template adds its own long
+    # default one (a persona with dates); we add none.
+    out = []
+    rest = messages
+    if messages and messages[0].role == "system":
+        out.append(f"[SYSTEM_PROMPT]{messages[0].content}[/SYSTEM_PROMPT]")
+        rest = messages[1:]
+    for m in rest:
+        out.append(f"[INST]{m.content}[/INST]" if m.role == "user" else f"{m.content}</s>")
+    return "".join(out)
+
+
 FAMILY_RENDER: dict[str, Render] = {
     "chatml": _chatml,
     "llama3": _llama3,
     "gemma": _gemma,
     "phi3": _phi3,
     "mistral": _mistral,
+    "ministral3": _ministral3,
 }
 
 

@@ -9,11 +9,13 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..catalog import Sampling
 from ..errors import ContextOverflowError, ModelFileError, NotInstalledError
 from ..gguf import check_gguf
 from ..settings import LlmSettings
 from .formats import ChatFormat, choose_format
 from .options import GenerationOptions, Message, Reply, Timings
+from .sampling import from_gguf, merge, resolve
 
 log = logging.getLogger(__name__)
 _quiet_callback: Any = None
@@ -57,6 +59,7 @@ class LlamaCppBackend:
         ctx_cap: int = LlmSettings.ctx_cap,
         n_batch: int = 512,
         flash_attn: bool = True,
+        sampling: Sampling | None = None,
         verbose: bool = False,
     ) -> None:
         self.path = Path(path)
@@ -69,6 +72,10 @@ class LlamaCppBackend:
         self.flash_attn = flash_attn
         """Flash attention: what llama.cpp itself picks on CPU ('auto'); llama-cpp-python defaults it off."""
         self.verbose = verbose
+        self.catalog_sampling = sampling
+        """The publisher's sampling from the catalog; the GGUF's own keys win over it."""
+        self.sampling = merge(sampling)
+        """Sampling defaults for options left unset (the GGUF's keys merged in at open)."""
         self.context_length = 0
         self.load_seconds = 0.0
         self.format: ChatFormat | None = None
@@ -105,6 +112,7 @@ class LlamaCppBackend:
         self.context_length = self._llm.n_ctx()
         eos = self._token_text(self._llm.token_eos())
         self.format = choose_format(info.chat_template, info.architecture, self.family, eos)
+        self.sampling = merge(from_gguf(info.metadata), self.catalog_sampling)
         log.info(
             "loaded %s in %.2fs: n_ctx=%d, format %s",
             self.path.name,
@@ -184,13 +192,15 @@ class LlamaCppBackend:
 
     def _sampling(self, options: GenerationOptions, room: int) -> dict[str, Any]:
         assert self.format is not None
+        chosen = resolve(options, self.sampling)
         return {
             "max_tokens": min(options.max_tokens, room),
-            "temperature": options.temperature,
-            "top_p": options.top_p,
-            "top_k": options.top_k,
-            "repeat_penalty": options.repeat_penalty,
-            "seed": options.seed,
+            "temperature": chosen.temperature,
+            "top_p": chosen.top_p,
+            "top_k": chosen.top_k,
+            "min_p": chosen.min_p,
+            "repeat_penalty": chosen.repeat_penalty,
+            "seed": chosen.seed,
             "stop": list(self.format.stop + options.stop),
         }
 

@@ -7,16 +7,17 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    """How to sample an answer."""
+    """How to sample an answer. Sampling fields left None take the model's defaults (llm/sampling.py)."""
 
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    repeat_penalty: float = 1.1
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repeat_penalty: float | None = None
+    min_p: float | None = None
     max_tokens: int = 512
     """Upper bound on generated tokens."""
     seed: int | None = None
-    """Fixed seed for reproducible sampling; None for random."""
+    """Fixed seed for reproducible sampling; None for a fresh random seed every answer."""
     stop: tuple[str, ...] = ()
     """Extra stop strings, on top of the chat format's own."""
 

@@ -197,10 +197,12 @@ class RemoteBackend:
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
-            "temperature": options.temperature,
-            "top_p": options.top_p,
             "max_tokens": options.max_tokens,
         }
+        # Sampling left unset is the server's (its model's) default.
+        for key, value in (("temperature", options.temperature), ("top_p", options.top_p)):
+            if value is not None:
+                payload[key] = value
         if options.seed is not None:
             payload["seed"] = options.seed
         if options.stop:

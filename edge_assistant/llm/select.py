@@ -100,5 +100,6 @@ def make_backend(store: Store, machine: Machine, settings: LlmSettings, verbose:
         family=choice.model.family if choice.model else None,
         threads=settings.threads or machine.physical_cores,
         ctx_cap=settings.ctx_cap,
+        sampling=choice.model.sampling if choice.model else None,
         verbose=verbose,
     )
