@@ -356,7 +356,8 @@ def main() -> int:
         args.smoke_model = find_smoke_model(args.python)
     cpuinfo = read_cpuinfo()
     flags, compiler = cpu_flags(cpuinfo), compiler_id()
-    arm = arm_target(cpuinfo, board_model()) if platform.machine() in ARM64 else None
+    # a 32-bit userland on a 64-bit kernel (machine says aarch64) is not an aarch64 build: native for it
+    arm = arm_target(cpuinfo, board_model()) if platform.machine() in ARM64 and sys.maxsize > 2**32 else None
     stamp = Path(args.python).absolute().parent.parent / ".llama-build.json"
     for name, cmake_args in plans(flags, compiler, arm):
         print(f"llama.cpp build plan: {name}" + (f" ({cmake_args})" if cmake_args else ""), file=sys.stderr)
