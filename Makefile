@@ -11,7 +11,7 @@ sys.exit(0 if sys.stdin.isatty() and any(d["max_input_channels"] > 0 for d in sd
 endef
 export HAS_MIC
 
-.PHONY: install run test bench bench-native bench-seeds lint clean
+.PHONY: install run test bench bench-native bench-seeds check-arm lint clean
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ bench-seeds: bench-native
 # llama.cpp's own llama-bench, built once from the same source and flags as llama-cpp-python
 bench-native: install
 	$(PY) scripts/build_llama_bench.py --python $(PY) >/dev/null
+
+# The Raspberry Pi 4 and 5 builds of llama.cpp, cross-compiled with the flags install_llama.py picks on each board and
+# run under qemu-user against this machine's build (not part of `make test`; installs its Debian packages when root).
+check-arm: install
+	$(PY) scripts/check_arm.py
 
 lint: install
 	$(BIN)/ruff check edge_assistant tests scripts

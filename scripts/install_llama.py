@@ -8,6 +8,10 @@ than one token. We keep AMX by disabling dead-store elimination
 (-fno-tree-dse -fno-dse); if the result still fails its smoke test, we rebuild
 without AMX (-mno-amx-*), which is always safe.
 
+On aarch64 (Raspberry Pi 4 and 5, other arm64 boards) we read the CPU features from /proc/cpuinfo and name
+the architecture ggml compiles for (GGML_CPU_ARM_ARCH, e.g. armv8.2-a+dotprod+fp16 on a Pi 5), so its
+dot-product kernels and Q4_0/Q8_0 weight repacking are compiled in; the native build is the fallback.
+
 Wheels are cached per build key (version, flags, compiler, CPU) under
 ~/.cache/edge-assistant/wheels, because pip's own wheel cache ignores CMAKE_ARGS.
 
@@ -27,6 +31,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 VERSION = "0.3.36"
 KEEP_AMX = "-fno-tree-dse -fno-dse"
@@ -42,12 +47,125 @@ print(repr(text))
 """
 
 
-def cpu_flags() -> set[str]:
-    """CPU feature flags of this machine (Linux /proc/cpuinfo; empty elsewhere)."""
+ARM64 = ("aarch64", "arm64")
+
+# Arm Ltd. cores (CPU implementer 0x41) by CPU part, as the kernel's cputype.h and lscpu name them; for the plan's
+# name only (the flags come from the features).
+ARM_CORES = {
+    "0xd03": "Cortex-A53",
+    "0xd04": "Cortex-A35",
+    "0xd05": "Cortex-A55",
+    "0xd07": "Cortex-A57",
+    "0xd08": "Cortex-A72",
+    "0xd09": "Cortex-A73",
+    "0xd0a": "Cortex-A75",
+    "0xd0b": "Cortex-A76",
+    "0xd0c": "Neoverse-N1",
+    "0xd0d": "Cortex-A77",
+    "0xd40": "Neoverse-V1",
+    "0xd41": "Cortex-A78",
+    "0xd46": "Cortex-A510",
+    "0xd47": "Cortex-A710",
+    "0xd49": "Neoverse-N2",
+    "0xd4f": "Neoverse-V2",
+}
+
+# /proc/cpuinfo Features -> the -march extension that compiles ggml's kernels for them (ggml-cpu's CMakeLists names
+# the same extensions for its ARM variants). Every extension here needs Armv8.2-A. SME is left out: gcc 12 does not
+# know +sme.
+ARM_EXTENSIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("asimddp",), "dotprod"),  # SDOT/UDOT: the int8 dot products of the quantized kernels, and weight repacking
+    (("fphp", "asimdhp"), "fp16"),  # half-precision arithmetic, scalar and vector
+    (("sve",), "sve"),
+    (("i8mm",), "i8mm"),  # int8 matrix multiply (SMMLA): the 4x8 repacked kernels
+    (("sve2",), "sve2"),
+)
+
+
+class ArmTarget(NamedTuple):
+    """An aarch64 CPU as /proc/cpuinfo describes it, and the architecture ggml should be compiled for."""
+
+    board: str | None
+    """the board, e.g. 'Raspberry Pi 5 Model B Rev 1.0' (device tree, else cpuinfo's Model line)"""
+    cores: tuple[str, ...]
+    """core names, e.g. ('Cortex-A76',); 'part 0x…' for a core not in ARM_CORES"""
+    features: frozenset[str]
+    """the Features that every core reports"""
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        """The -march extensions that these features allow, in ARM_EXTENSIONS order."""
+        return tuple(ext for needs, ext in ARM_EXTENSIONS if all(f in self.features for f in needs))
+
+    @property
+    def march(self) -> str:
+        """The GGML_CPU_ARM_ARCH value: 'armv8-a' (NEON only, e.g. a Pi 4) or 'armv8.2-a+ext+…'."""
+        return "+".join(("armv8.2-a", *self.extensions)) if self.extensions else "armv8-a"
+
+    @property
+    def cmake_args(self) -> str:
+        return f"-DGGML_NATIVE=OFF -DGGML_CPU_ARM_ARCH={self.march}"
+
+    @property
+    def plan_name(self) -> str:
+        """e.g. 'Raspberry Pi 5 Model B Rev 1.0, Cortex-A76: armv8.2-a+dotprod+fp16'."""
+        where = ", ".join(x for x in (self.board, " + ".join(self.cores)) if x)
+        return f"{where or 'aarch64'}: {self.march}"
+
+
+def read_cpuinfo() -> str:
+    """/proc/cpuinfo, or '' where there is none."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        return set()
+        return ""
+
+
+def board_model() -> str | None:
+    """The board's name from the device tree (Raspberry Pi OS, Debian and Ubuntu on ARM boards have it)."""
+    try:
+        model = Path("/proc/device-tree/model").read_bytes().decode("utf-8", "replace").strip("\x00 \n")
+    except OSError:
+        return None
+    return model or None
+
+
+def arm_target(cpuinfo: str, board: str | None = None) -> ArmTarget | None:
+    """Read an aarch64 /proc/cpuinfo; None when it is not one (no Features line with asimd, e.g. a 32-bit kernel)."""
+    per_core: list[set[str]] = []
+    cores: list[str] = []
+    implementer, model = "", None
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key == "Features":
+            per_core.append(set(value.split()))
+        elif key == "CPU implementer":
+            implementer = value.lower()
+        elif key == "CPU part":
+            part = value.lower()
+            name = ARM_CORES.get(part) if implementer == "0x41" else None
+            name = name or f"part {part}"
+            if name not in cores:
+                cores.append(name)
+        elif key == "Model":
+            model = value or None
+    if not per_core:
+        return None
+    features = frozenset(set.intersection(*per_core))
+    if "asimd" not in features:
+        return None
+    return ArmTarget(board=board or model, cores=tuple(cores), features=features)
+
+
+def arm_plans(target: ArmTarget) -> list[tuple[str, str]]:
+    """Build plans for an aarch64 CPU: its own architecture first, then ggml's native detection."""
+    return [(target.plan_name, target.cmake_args), ("native", "")]
+
+
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """CPU feature flags of this machine (Linux /proc/cpuinfo; empty elsewhere)."""
+    text = read_cpuinfo() if cpuinfo is None else cpuinfo
     for line in text.splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
@@ -55,9 +173,9 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def compiler_id() -> str:
-    """First line of `cc --version`, e.g. 'gcc (Debian 12.2.0-14) 12.2.0'."""
-    cc = os.environ.get("CC", "cc")
+def compiler_id(cc: str | None = None) -> str:
+    """First line of `cc --version` (or of the named compiler's), e.g. 'gcc (Debian 12.2.0-14) 12.2.0'."""
+    cc = cc or os.environ.get("CC", "cc")
     try:
         out = subprocess.run([cc, "--version"], capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
@@ -109,11 +227,13 @@ def tile_config_kept(cflags: str = "", cxx: str | None = None) -> bool | None:
     return any(offset + 16 <= o < offset + 64 for o in stored)
 
 
-def plans(flags: set[str], compiler: str) -> list[tuple[str, str]]:
-    """Build plans to try in order: (name, CMAKE_ARGS)."""
+def plans(flags: set[str], compiler: str, arm: ArmTarget | None = None) -> list[tuple[str, str]]:
+    """Build plans to try in order: (name, CMAKE_ARGS). `arm`: this machine's CPU when it is aarch64."""
     user = os.environ.get("CMAKE_ARGS", "").strip()
     if user:
         return [("user CMAKE_ARGS", user)]
+    if arm is not None:
+        return arm_plans(arm)
     if platform.machine() in ("x86_64", "AMD64") and "amx_tile" in flags:
         if tile_config_kept() is True:
             return [("native (AMX)", ""), ("native without AMX", cmake_flags(NO_AMX))]
@@ -130,8 +250,9 @@ def cmake_flags(cflags: str) -> str:
     return f"-DCMAKE_C_FLAGS='{cflags}' -DCMAKE_CXX_FLAGS='{cflags}'"
 
 
-def build_key(cmake_args: str, flags: set[str], compiler: str) -> str:
-    blob = json.dumps([VERSION, cmake_args, compiler, platform.machine(), sorted(flags)])
+def build_key(cmake_args: str, flags: set[str] | frozenset[str], compiler: str, machine: str | None = None) -> str:
+    """Cache key of a build: version, flags, compiler, target machine (default: this one) and CPU features."""
+    blob = json.dumps([VERSION, cmake_args, compiler, machine or platform.machine(), sorted(flags)])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -189,7 +310,8 @@ def wheel_for(python: str, cmake_args: str, key: str) -> Path:
     tmp = out.with_name(key + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    env = dict(os.environ, CMAKE_ARGS=cmake_args, CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
+    env = dict(os.environ, CMAKE_ARGS=cmake_args)
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))  # lower it on a 2 GB board
     print(f"building llama-cpp-python {VERSION} (about 10 minutes on 2 cores)...", file=sys.stderr)
     run(
         [python, "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "-w", str(tmp), f"llama-cpp-python=={VERSION}"],
@@ -232,9 +354,13 @@ def main() -> int:
 
     if args.smoke_model == "auto":
         args.smoke_model = find_smoke_model(args.python)
-    flags, compiler = cpu_flags(), compiler_id()
+    cpuinfo = read_cpuinfo()
+    flags, compiler = cpu_flags(cpuinfo), compiler_id()
+    # a 32-bit userland on a 64-bit kernel (machine says aarch64) is not an aarch64 build: native for it
+    arm = arm_target(cpuinfo, board_model()) if platform.machine() in ARM64 and sys.maxsize > 2**32 else None
     stamp = Path(args.python).absolute().parent.parent / ".llama-build.json"
-    for name, cmake_args in plans(flags, compiler):
+    for name, cmake_args in plans(flags, compiler, arm):
+        print(f"llama.cpp build plan: {name}" + (f" ({cmake_args})" if cmake_args else ""), file=sys.stderr)
         key = build_key(cmake_args, flags, compiler)
         if not args.force and stamp.is_file() and json.loads(stamp.read_text()).get("key") == key:
             print(f"llama-cpp-python {VERSION} already built for this machine ({name})", file=sys.stderr)
