@@ -140,6 +140,11 @@ class ListenSettings:
     """Seconds after which an utterance is cut."""
 
     @property
+    def input_path(self) -> Path | None:
+        """The audio file read, if any (None for the microphone and for stdin)."""
+        return Path(self.input_spec).expanduser() if self.input_spec not in (None, "-") else None
+
+    @property
     def language_code(self) -> str | None:
         """The spoken language as an ISO code (UsageError for an unknown one)."""
         from .languages import language

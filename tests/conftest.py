@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import load_script, smollm2_path
+from tests.netguard import no_sockets
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +30,14 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     ):
         monkeypatch.delenv(name, raising=False)
     yield home
+
+
+@pytest.fixture
+def no_network() -> Iterator[list[str]]:
+    """The test fails if anything in this process opens a socket (run modes never touch the network)."""
+    with no_sockets() as attempts:
+        yield attempts
+    assert attempts == [], f"the network was used: {attempts}"
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -43,3 +48,17 @@ def load_script(name: str = "install_llama") -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def default_signals() -> None:
+    """In a child before exec: SIGINT back to its default. A suite started from a non-interactive shell's
+    background job inherits SIGINT as ignored, and so would every child, which Python then leaves ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def spawn(*args: str, **kwargs: Any) -> subprocess.Popen[Any]:
+    """`python -m edge_assistant ARGS` as a child that Ctrl-C (SIGINT) reaches, unbuffered."""
+    env = {**kwargs.pop("env", os.environ), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_assistant", *args], env=env, preexec_fn=default_signals, **kwargs
+    )

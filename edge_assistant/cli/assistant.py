@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..files import check_outputs
 from ..modes.assistant import Assistant
 from ..modes.events import Answered, AnswerText, Asked, Event, Heard, Notice, Partial
 from ..modes.keys import EnterKeys
@@ -54,6 +55,7 @@ def assistant(
     keys = EnterKeys() if live or (listen.input_spec != "-" and not sys.stdin.isatty()) else None
     if wake_word and listen.engine == "whisper":
         raise UsageError("--wake-word needs a streaming engine: use --engine vosk with a vosk model")
+    check_outputs([("spoken answers", speak.speak_to), ("the turn log", log_path)], [listen.input_path])
     recognizer, source = listening(app.store, app.machine, listen, status, fast=True)
     mouth = mouth_for(app.store, app.machine, speak, listen.language, app.paths.home / "answers.wav", status)
     mode = Assistant(recognizer, backend(app, llm), mouth, settings, live=live, silence=listen.silence, keys=keys)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..files import check_outputs
 from ..modes.events import Noted, Notice, Partial, Summarized
 from ..modes.parts import listening
 from ..modes.transcribe import Transcriber
@@ -39,6 +40,7 @@ def transcribe(
     llm: LlmSettings,
 ) -> None:
     """Take notes: speech to text with timestamps, each utterance saved the moment it is recognised."""
+    check_outputs([("notes", output)], [listen.input_path])
     recognizer, source = listening(app.store, app.machine, listen, status)
     writer = NoteWriter(
         output,

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
+from ..files import check_outputs
 from ..languages import Language, language
 from ..modes.events import Partial, Translated
 from ..modes.interpreter import Interpreter
@@ -108,6 +109,7 @@ def _speech(
     llm: LlmSettings,
 ) -> None:
     """The live interpreter: speech in, translations out (printed, spoken, filed)."""
+    check_outputs([("the transcript", output), ("spoken translations", speak.speak_to)], [listen.input_path])
     recognizer, source = listening(app.store, app.machine, listen, status)
     mouth = None
     if speak.speak or speak.speak_to:
