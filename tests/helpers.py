@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 from click.testing import CliRunner
 
 from edge_assistant.cli import main
+from tests.pulse import default_signals
 
 ROOT = Path(__file__).parent.parent
 TEMPLATE_TOKENS = re.compile(r"<\|im_(start|end)\|>|<\|endoftext\|>|<end_of_turn>|<start_of_turn>")
@@ -50,14 +50,9 @@ def load_script(name: str = "install_llama") -> ModuleType:
     return module
 
 
-def default_signals() -> None:
-    """In a child before exec: SIGINT back to its default. A suite started from a non-interactive shell's
-    background job inherits SIGINT as ignored, and so would every child, which Python then leaves ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def spawn(*args: str, **kwargs: Any) -> subprocess.Popen[Any]:
-    """`python -m edge_assistant ARGS` as a child that Ctrl-C (SIGINT) reaches, unbuffered."""
+    """`python -m edge_assistant ARGS` as a child that Ctrl-C (SIGINT) reaches, unbuffered (a suite started from a
+    non-interactive shell's background job inherits SIGINT as ignored, and Python would leave it so)."""
     env = {**kwargs.pop("env", os.environ), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "edge_assistant", *args], env=env, preexec_fn=default_signals, **kwargs

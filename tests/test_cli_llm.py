@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,7 +14,7 @@ import pytest
 
 from edge_assistant.settings import Paths
 from edge_assistant.store import Installed, Store, sha256_file
-from tests.helpers import TEMPLATE_TOKENS, run
+from tests.helpers import TEMPLATE_TOKENS, run, spawn
 
 pytestmark = pytest.mark.slow
 
@@ -139,22 +137,15 @@ bytes = 1200000000000
 
 
 def test_ctrl_c_mid_answer_keeps_the_partial_answer() -> None:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edge_assistant",
-            "ask",
-            "--max-tokens",
-            "2000",
-            "--temperature",
-            "0.8",
-            "--seed",
-            "1",
-            "Write a very long story about a dragon.",
-        ],
-        env=env,
+    proc = spawn(
+        "ask",
+        "--max-tokens",
+        "2000",
+        "--temperature",
+        "0.8",
+        "--seed",
+        "1",
+        "Write a very long story about a dragon.",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

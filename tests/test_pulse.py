@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.pulse import RATE, VirtualAudio
+from tests.pulse import RATE, VirtualAudio, default_signals
 
 pytestmark = [pytest.mark.pulseaudio, pytest.mark.timeout(90)]
 
@@ -100,7 +100,12 @@ def rms(samples: np.ndarray) -> float:
 def python(code: str, *args: str, env: dict[str, str], stdout: int | None = None) -> subprocess.Popen[str]:
     """Run `code` in a fresh interpreter: its sounddevice/PortAudio initialises with the virtual server's env."""
     return subprocess.Popen(
-        [sys.executable, "-c", code, *args], env=env, text=True, stdout=stdout, stderr=subprocess.PIPE
+        [sys.executable, "-c", code, *args],
+        env=env,
+        text=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_signals,
     )
 
 

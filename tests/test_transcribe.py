@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +15,7 @@ from click.testing import CliRunner
 
 from edge_assistant.audio.sources import FileSource
 from edge_assistant.cli import main
-from tests.helpers import run
+from tests.helpers import run, spawn
 from tests.speech import SENTENCES, synth_piper, wer, with_silence
 
 pytestmark = pytest.mark.slow
@@ -96,13 +94,7 @@ def test_raw_stdin(speech: Path) -> None:
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge_assistant", "transcribe", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
+    return spawn("transcribe", *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _wait_for(path: Path, pattern: str, timeout: float = 90) -> None:

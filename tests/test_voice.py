@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import helpers
 from tests.helpers import TEMPLATE_TOKENS, package_path, run
 from tests.pulse import VirtualAudio
 from tests.speech import synth_piper, wer, with_silence
@@ -27,12 +28,8 @@ JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
 def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge_assistant", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
+    return helpers.spawn(
+        *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or os.environ
     )
 
 
