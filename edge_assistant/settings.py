@@ -122,6 +122,16 @@ class LlmSettings:
 
 
 @dataclass(frozen=True)
+class TemplateLimits:
+    """Bounds on rendering a model's own chat template (it comes from a file anyone could have crafted)."""
+
+    max_chars: int = 4 << 20
+    """Characters a prompt may have (and any text or list built on the way); far beyond any context."""
+    max_seconds: float = 2.0
+    """Seconds one render may take; a real template takes milliseconds."""
+
+
+@dataclass(frozen=True)
 class ListenSettings:
     """Where speech comes from and how it is recognised."""
 
