@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,18 @@ from ..modes.parts import listening, mouth_for
 from ..modes.translate import Translator
 from ..notes import NoteWriter, format_for
 from ..settings import ListenSettings, LlmSettings, SpeakSettings
-from .common import App, backend, emit_json, json_option, listen_options, llm_options, pass_app, speak_options, status
+from .common import (
+    App,
+    backend,
+    emit_json,
+    json_option,
+    listen_options,
+    llm_options,
+    pass_app,
+    speak_options,
+    status,
+    text_input,
+)
 from .live import GracefulStop, LiveDisplay
 
 
@@ -61,7 +71,7 @@ def translate(
         return
     if speak.speak or speak.speak_to or output:
         raise UsageError("--speak, --speak-to and -o are for speech translation (--input or --device)")
-    body = " ".join(text).strip() or (sys.stdin.read().strip() if not sys.stdin.isatty() else "")
+    body = text_input(text)
     if not body:
         raise UsageError("nothing to translate: pass the text as arguments or on stdin")
     translator = Translator(backend(app, llm), to_lang, from_lang)
