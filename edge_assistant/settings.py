@@ -119,6 +119,9 @@ class LlmSettings:
     """Upper bound on the context, in tokens (memory grows with it)."""
     force: bool = False
     """Load a model even when it does not fit in memory."""
+    offline: bool = False
+    """Refuse the remote backend, the one part of a run mode that would use the network (--offline,
+    EDGE_ASSISTANT_OFFLINE, HF_HUB_OFFLINE)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ class App:
     """What every command needs, built lazily."""
 
     verbose: bool = False
+    offline: bool = False
+    """The user asked for no network at all (HF_HUB_OFFLINE, EDGE_ASSISTANT_OFFLINE), as read at start."""
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -166,6 +168,12 @@ llm_options = grouped(
             help="Context size cap in tokens.",
         ),
         click.option("--force", is_flag=True, help="Load a model even if it does not fit in memory."),
+        click.option(
+            "--offline",
+            is_flag=True,
+            envvar="EDGE_ASSISTANT_OFFLINE",
+            help="Refuse anything that would use the network (--backend remote).",
+        ),
     ],
 )
 """The options of every command that runs a language model, as `llm: LlmSettings`."""
@@ -188,6 +196,7 @@ def generation_options(func: Any) -> Any:
 
 def backend(app: App, settings: LlmSettings) -> Backend:
     """The language model backend the options ask for (checked, not loaded)."""
+    settings = dataclasses.replace(settings, offline=settings.offline or app.offline)
     return backend_for(app.store, app.machine, settings, verbose=app.verbose)
 
 
