@@ -22,7 +22,7 @@ from tests.helpers import TEMPLATE_TOKENS, package_path, run
 from tests.pulse import VirtualAudio
 from tests.speech import synth_piper, wer, with_silence
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_network")]
 QUESTION = Path(__file__).parent.parent / "edge_assistant" / "data" / "question.wav"
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 

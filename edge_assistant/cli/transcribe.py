@@ -76,3 +76,5 @@ def transcribe(
     status(
         f"transcribed {stats.seconds:.1f} s of audio: {stats.utterances} utterances, {stats.words} words{where}{halted}"
     )
+    if stop.exit_code is not None:
+        click.get_current_context().exit(stop.exit_code)

@@ -131,7 +131,7 @@ def _speech(
     pairs: list[dict[str, Any]] = []
     display = LiveDisplay(echo_finals=False)
     status(f"translating speech from {source.name} into {to_lang.name}; Ctrl-C to stop")
-    with mode, GracefulStop(source), contextlib.suppress(KeyboardInterrupt):
+    with mode, GracefulStop(source) as stop, contextlib.suppress(KeyboardInterrupt):
         for event in mode.run(source):
             if isinstance(event, Partial):
                 display.partial(event.utterance)
@@ -151,3 +151,5 @@ def _speech(
     if as_json:
         _emit(translator, "utterances", pairs)
     status(f"translated {mode.count} utterances" + (f" -> {output}" if output else ""))
+    if stop.exit_code is not None:
+        click.get_current_context().exit(stop.exit_code)
