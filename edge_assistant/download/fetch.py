@@ -110,7 +110,7 @@ def _receive(remote: Remote, headers: dict[str, str], f: BinaryIO, digest: Any, 
         length = response.headers.get("Content-Length", "")
         if remote.size is not None and length.isdigit() and have + int(length) > remote.size:
             raise _Overlong
-        for chunk in response.iter_bytes(CHUNK):
+        for chunk in response.iter_bytes():  # as they arrive: no re-chunking copies
             have += len(chunk)
             if remote.size is not None and have > remote.size:
                 raise _Overlong
