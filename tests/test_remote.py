@@ -434,13 +434,13 @@ def test_a_key_over_plain_http_to_another_machine_is_warned_about_once(
     assert warnings == ["the API key goes to 192.0.2.7:8080 over plain http: anyone on the way can read it; use https"]
 
 
-@pytest.mark.parametrize("how", ["flag", "env"])
+@pytest.mark.parametrize("how", ["flag", "EDGE_ASSISTANT_OFFLINE", "HF_HUB_OFFLINE"])
 def test_offline_refuses_the_remote_backend(stub: Stub, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
     args = ["ask", "--backend", "remote", "--base-url", stub.url, "hi"]
     if how == "flag":
         args.insert(1, "--offline")
     else:
-        monkeypatch.setenv("EDGE_ASSISTANT_OFFLINE", "1")
+        monkeypatch.setenv(how, "1")
     code, out, err = run(*args)
     assert code == 2 and out == ""
     assert "--backend remote sends prompts over the network, and offline mode is on" in err
