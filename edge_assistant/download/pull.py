@@ -2,10 +2,11 @@
 
 `hf_hub_download` discards a partial file when a transfer fails, so a cut connection means
 starting over. We keep huggingface_hub for the protocol (URL building, HEAD metadata with the
-LFS sha256, auth headers, Range requests with in-call retries) and own the file handling:
-the partial bytes live under `.partial/` keyed by content hash, survive Ctrl-C and power cuts,
-are resumed with a Range request, verified (size, sha256, GGUF header) and only then renamed
-into place. One lock per file makes concurrent pulls of the same file safe.
+LFS sha256, auth headers, its HTTP client with retries on 429) and own the file handling:
+the partial bytes live under `.partial/` keyed by content hash or ETag, survive Ctrl-C and power
+cuts, are resumed with a Range request, hashed as they arrive, verified (size, sha256, GGUF
+header) and only then renamed into place, inside the models dir. One lock per file makes
+concurrent pulls of the same file safe.
 """
 
 from __future__ import annotations
