@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib.resources import files
@@ -13,6 +14,7 @@ from typing import Any
 import tomllib
 
 from .errors import UsageError
+from .names import relative_path, repo_id
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -215,10 +217,11 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def hub_file(spec: str) -> HubFile | None:
-    """'owner/repo/path/file.gguf' names a file outside the catalog; anything else is None."""
+    """'owner/repo/path/file.gguf' names a file outside the catalog; anything else is None. A repo id that the hub
+    would reject, or a path that would leave the repo's folder ('..', absolute, backslashes), is a UsageError."""
     parts = spec.strip().split("/")
-    if len(parts) >= 3 and parts[-1].lower().endswith(".gguf") and all(parts):
-        return HubFile(repo="/".join(parts[:2]), file="/".join(parts[2:]))
+    if len(parts) >= 3 and parts[-1].lower().endswith(".gguf"):
+        return HubFile(repo=repo_id("/".join(parts[:2])), file=relative_path("/".join(parts[2:]), "path in repo"))
     return None
 
 
@@ -378,7 +381,21 @@ def validate(data: dict[str, Any]) -> list[str]:
         seen.add(model_id)
         check_values(where, raw)
 
+    def check_name(where: str, check: Callable[[str], str], value: Any) -> None:
+        try:
+            check(str(value))
+        except UsageError as exc:
+            problems.append(f"{where}: {exc}")
+
     def check_values(where: str, raw: dict[str, Any]) -> None:
+        if "repo" in raw:
+            check_name(where, repo_id, raw["repo"])
+        if "file" in raw:
+            check_name(where, relative_path, raw["file"])
+        if "archive_root" in raw:
+            check_name(where, lambda v: relative_path(v, "archive_root"), raw["archive_root"])
+        for name in raw.get("files", []):
+            check_name(where, relative_path, name)
         if "bytes" in raw and (not isinstance(raw["bytes"], int) or raw["bytes"] <= 0):
             problems.append(f"{where}: bytes must be a positive integer")
         if "sha256" in raw and not SHA256_RE.match(str(raw["sha256"])):

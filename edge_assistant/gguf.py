@@ -6,10 +6,13 @@ truncated, with a clear message before llama.cpp ever sees it.
 
 from __future__ import annotations
 
+import mmap
+import os
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .errors import ModelFileError
 
@@ -55,9 +58,20 @@ TYPE_SIZES: dict[int, tuple[int, int]] = {
 }
 # GGUF value types: id -> struct format for scalars; 8 = string, 9 = array.
 SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-STRING, ARRAY = 8, 9
+INTEGERS = (0, 1, 2, 3, 4, 5, 10, 11)
+STRING, ARRAY, UINT32 = 8, 9, 4
 # Keys whose (large) array values we skip rather than keep.
 SKIP_ARRAYS = ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type", "tokenizer.ggml.merges")
+KEEP_ITEMS = 4096
+"""Longer arrays are skipped, not kept: nothing we read from a header needs more."""
+KEEP_STRING = 1 << 20
+"""Longer strings are skipped, not kept (a chat template is a few kB)."""
+KEEP_BUDGET = 16 << 20
+"""Bytes of metadata kept in all; beyond it values are skipped (bounded memory whatever the header claims)."""
+MAX_DIMS, MAX_NAME = 4, 64
+"""As llama.cpp: a tensor has at most 4 dimensions and a name shorter than 64 bytes."""
+MAX_ELEMENTS = 1 << 62
+LENGTH = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -112,86 +126,193 @@ class GgufInfo:
 
 
 class _Reader:
-    def __init__(self, f: BinaryIO, path: Path) -> None:
-        self.f, self.path = f, path
+    """Reads a header from a memory map: nothing is copied that is not kept, every length is checked against the
+    bytes that are left, so a crafted header costs neither memory nor time."""
 
-    def take(self, n: int) -> bytes:
-        data = self.f.read(n)
-        if len(data) != n:
+    def __init__(self, buf: Any, path: Path, everything: bool = False) -> None:
+        self.buf, self.path, self.pos = buf, path, 0
+        self.kept = 0
+        self.everything = everything
+        """Keep every value, however large (a trusted file's tokenizer)."""
+
+    def corrupt(self, why: str) -> ModelFileError:
+        return ModelFileError(f"{self.path} is corrupt: {why}")
+
+    @property
+    def left(self) -> int:
+        return len(self.buf) - self.pos
+
+    def skip(self, n: int) -> None:
+        if n > self.left:
             raise ModelFileError(f"{self.path} is truncated: its GGUF header ends early")
-        return data
+        self.pos += n
 
     def scalar(self, fmt: str) -> Any:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+        size = struct.calcsize(fmt)
+        start = self.pos
+        self.skip(size)
+        return struct.unpack_from(fmt, self.buf, start)[0]
 
-    def string(self) -> str:
+    def string(self, keep: bool = True) -> str | None:
         n = self.scalar("<Q")
-        if n > 1 << 26:
-            raise ModelFileError(f"{self.path} is corrupt: a header string claims {n} bytes")
-        return self.take(n).decode("utf-8", errors="replace")
+        start = self.pos
+        self.skip(n)
+        if not keep or (not self.everything and (n > KEEP_STRING or self.kept + n > KEEP_BUDGET)):
+            return None
+        self.kept += n
+        return bytes(self.buf[start : start + n]).decode("utf-8", errors="replace")
+
+    def skip_strings(self, count: int) -> None:
+        """Step over `count` strings (a tokenizer's vocabulary) without decoding or keeping them."""
+        buf, pos, end, length = self.buf, self.pos, len(self.buf), LENGTH.unpack_from
+        for _ in range(count):
+            if pos + 8 > end:
+                break
+            pos += 8 + length(buf, pos)[0]
+        else:
+            if pos <= end:
+                self.pos = pos
+                return
+        raise ModelFileError(f"{self.path} is truncated: its GGUF header ends early")
 
     def value(self, vtype: int, keep: bool = True) -> Any:
         if vtype in SCALARS:
             return self.scalar(SCALARS[vtype])
         if vtype == STRING:
-            return self.string()
-        if vtype == ARRAY:
-            item_type, count = self.scalar("<I"), self.scalar("<Q")
-            if item_type in SCALARS and not keep:
-                self.f.seek(struct.calcsize(SCALARS[item_type]) * count, 1)
-                return None
-            items = [self.value(item_type, keep) for _ in range(count)]
-            return items if keep else None
-        raise ModelFileError(f"{self.path} is corrupt: unknown GGUF value type {vtype}")
+            return self.string(keep)
+        if vtype != ARRAY:
+            raise self.corrupt(f"unknown GGUF value type {vtype}")
+        item_type, count = self.scalar("<I"), self.scalar("<Q")
+        if item_type == ARRAY:
+            raise self.corrupt("an array of arrays (GGUF does not allow nested arrays)")
+        if item_type != STRING and item_type not in SCALARS:
+            raise self.corrupt(f"unknown GGUF value type {item_type} in an array")
+        least = 8 if item_type == STRING else struct.calcsize(SCALARS[item_type])
+        if count * least > self.left:
+            raise self.corrupt(f"an array claims {count:,} items, more than the file holds")
+        keep = keep and (self.everything or (count <= KEEP_ITEMS and self.kept + count * 8 <= KEEP_BUDGET))
+        if item_type != STRING and not keep:
+            self.skip(count * least)
+            return None
+        if not keep:
+            self.skip_strings(count)
+            return None
+        self.kept += count * 8
+        return [self.value(item_type) for _ in range(count)]
+
+
+# What the keys we read must hold: (the value types allowed, what to call them).
+EXPECTED = {
+    "general.alignment": ((UINT32,), "a uint32"),
+    "general.architecture": ((STRING,), "a string"),
+    "general.name": ((STRING,), "a string"),
+    "tokenizer.chat_template": ((STRING,), "a string"),
+}
+
+
+def _check_type(r: _Reader, key: str, vtype: int) -> None:
+    allowed, what = EXPECTED.get(key) or (((*INTEGERS,), "an integer") if key.endswith(".context_length") else ((), ""))
+    if allowed and vtype not in allowed:
+        raise r.corrupt(f"{key} must be {what}, not GGUF type {vtype}")
+
+
+def _metadata(r: _Reader, n_kv: int) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    seen: set[str] = set()
+    for _ in range(n_kv):
+        key = r.string()
+        if key is None:
+            raise r.corrupt("a metadata key is implausibly long")
+        if key in seen:
+            raise r.corrupt(f"the key {key} appears twice")
+        seen.add(key)
+        vtype = r.scalar("<I")
+        _check_type(r, key, vtype)
+        value = r.value(vtype, keep=r.everything or key not in SKIP_ARRAYS)
+        if key.endswith(".context_length") and value < 0:
+            raise r.corrupt(f"{key} is negative")
+        if value is not None:
+            metadata[key] = value
+    align = metadata.get("general.alignment", 32)
+    if align <= 0 or align & (align - 1):
+        raise r.corrupt(f"general.alignment {align} is not a power of two")
+    return metadata
+
+
+def _tensors(r: _Reader, n_tensors: int) -> tuple[int | None, list[TensorInfo]]:
+    """The tensor table, and where the last tensor's data ends relative to the data section (None when a tensor
+    type is unknown)."""
+    end: int | None = 0
+    tensors: list[TensorInfo] = []
+    names: set[str] = set()
+    for _ in range(n_tensors):
+        name = r.string()
+        if name is None or len(name.encode()) >= MAX_NAME:
+            raise r.corrupt(f"a tensor name is {MAX_NAME} bytes or longer")
+        if name in names:
+            raise r.corrupt(f"the tensor {name} appears twice")
+        names.add(name)
+        n_dims = r.scalar("<I")
+        if n_dims > MAX_DIMS:
+            raise r.corrupt(f"the tensor {name} has {n_dims} dimensions (at most {MAX_DIMS})")
+        dims = tuple(r.scalar("<Q") for _ in range(n_dims))
+        elements = 1
+        for d in dims:
+            elements *= d
+        if elements > MAX_ELEMENTS:
+            raise r.corrupt(f"the tensor {name} claims {elements:,} elements")
+        ttype, offset = r.scalar("<I"), r.scalar("<Q")
+        data = elements // TYPE_SIZES[ttype][0] * TYPE_SIZES[ttype][1] if ttype in TYPE_SIZES else None
+        tensors.append(TensorInfo(name, dims, ttype, data))
+        if data is None or end is None:
+            end = None
+            continue
+        end = max(end, offset + data)
+    return end, tensors
 
 
 def read_gguf(path: str | Path, arrays: bool = False) -> GgufInfo:
-    """Parse the header of a GGUF file; raise ModelFileError if it is not GGUF or is damaged.
+    """Parse the header of a GGUF file; raise ModelFileError if it is not GGUF, truncated or corrupt.
 
-    The tokenizer's large arrays (tokens, scores, types, merges) are skipped unless `arrays`.
+    Memory and time are bounded whatever the header claims: the file is mapped, not read, every count is
+    checked against the bytes left, and large values are skipped rather than kept.
+
+    The tokenizer's large arrays (tokens, scores, types, merges) are skipped unless `arrays`, which also lifts
+    the bounds: only for a file this program made or already checked.
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        f = path.open("rb")
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ModelFileError(f"{path} is not a GGUF model file (not a regular file)")
+            if size < 4 + 4 + 8 + 8:
+                if f.read(4) != MAGIC:
+                    raise ModelFileError(f"{path} is not a GGUF model file")
+                raise ModelFileError(f"{path} is truncated: its GGUF header ends early")
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     except FileNotFoundError:
         raise ModelFileError(f"model file not found: {path}") from None
     except OSError as exc:
-        raise ModelFileError(f"cannot read {path}: {exc.strerror}") from None
-    with f:
-        r = _Reader(f, path)
-        if f.read(4) != MAGIC:
-            raise ModelFileError(f"{path} is not a GGUF model file")
-        version = r.scalar("<I")
-        if version not in (2, 3):
-            raise ModelFileError(f"{path} has unsupported GGUF version {version}")
-        n_tensors, n_kv = r.scalar("<Q"), r.scalar("<Q")
-        if n_tensors > 1 << 20 or n_kv > 1 << 20:
-            raise ModelFileError(f"{path} is corrupt: implausible GGUF header counts")
-        metadata: dict[str, Any] = {}
-        for _ in range(n_kv):
-            key = r.string()
-            vtype = r.scalar("<I")
-            value = r.value(vtype, keep=arrays or key not in SKIP_ARRAYS)
-            if value is not None:
-                metadata[key] = value
-        end: int | None = 0
-        tensors: list[TensorInfo] = []
-        for _ in range(n_tensors):
-            name = r.string()
-            dims = [r.scalar("<Q") for _ in range(r.scalar("<I"))]
-            ttype, offset = r.scalar("<I"), r.scalar("<Q")
-            elements = 1
-            for d in dims:
-                elements *= d
-            data = elements // TYPE_SIZES[ttype][0] * TYPE_SIZES[ttype][1] if ttype in TYPE_SIZES else None
-            tensors.append(TensorInfo(name, tuple(dims), ttype, data))
-            if data is None or end is None:
-                end = None
-                continue
-            end = max(end, offset + data)
-        align = int(metadata.get("general.alignment", 32))
-        header_end = f.tell()
+        raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with buf:
+        return _parse(_Reader(buf, path, everything=arrays), path, size)
+
+
+def _parse(r: _Reader, path: Path, size: int) -> GgufInfo:
+    if bytes(r.buf[:4]) != MAGIC:
+        raise ModelFileError(f"{path} is not a GGUF model file")
+    r.pos = 4
+    version = r.scalar("<I")
+    if version not in (2, 3):
+        raise ModelFileError(f"{path} has unsupported GGUF version {version}")
+    n_tensors, n_kv = r.scalar("<Q"), r.scalar("<Q")
+    if n_tensors > 1 << 20 or n_kv > 1 << 20:
+        raise r.corrupt("implausible GGUF header counts")
+    metadata = _metadata(r, n_kv)
+    end, tensors = _tensors(r, n_tensors)
+    header_end = r.pos
+    align = int(metadata.get("general.alignment", 32))
     data_start = -(-header_end // align) * align
     if n_tensors == 0:
         expected: int | None = header_end

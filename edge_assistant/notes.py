@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UsageError
-from .files import append_synced, open_append
+from .files import append_synced, open_append, truncate
 from .stt.types import Utterance
 
 FORMATS = ("txt", "md", "srt", "vtt", "jsonl")
@@ -95,7 +95,7 @@ class NoteWriter:
             return
         if self.path.is_dir():
             raise UsageError(f"{self.path} is a folder; name a notes file")
-        existing = self.path.exists() and self.path.stat().st_size > 0 and not self.overwrite
+        existing = self.path.is_file() and self.path.stat().st_size > 0 and not self.overwrite
         if existing and self.fmt in ("srt", "vtt"):
             self._index, last_end = _last_cue(self.path.read_text(encoding="utf-8", errors="replace"))
             self._offset = last_end + SESSION_GAP if self._index else 0.0
@@ -182,6 +182,6 @@ class NoteWriter:
             self.echo(text)
             return
         if self._truncate:  # --overwrite: the old content goes only when the new has something to say
-            os.ftruncate(self._fd, 0)
+            truncate(self._fd)
             self._truncate = False
         append_synced(self._fd, text.encode("utf-8"))

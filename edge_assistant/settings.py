@@ -129,6 +129,19 @@ class LlmSettings:
     """Upper bound on the context, in tokens (memory grows with it)."""
     force: bool = False
     """Load a model even when it does not fit in memory."""
+    offline: bool = False
+    """Refuse the remote backend, the one part of a run mode that would use the network (--offline,
+    EDGE_ASSISTANT_OFFLINE, HF_HUB_OFFLINE)."""
+
+
+@dataclass(frozen=True)
+class TemplateLimits:
+    """Bounds on rendering a model's own chat template (it comes from a file anyone could have crafted)."""
+
+    max_chars: int = 4 << 20
+    """Characters a prompt may have (and any text or list built on the way); far beyond any context."""
+    max_seconds: float = 2.0
+    """Seconds one render may take; a real template takes milliseconds."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +161,11 @@ class ListenSettings:
     """Seconds of silence that end an utterance."""
     max_utterance: float = EndpointSettings.max_utterance
     """Seconds after which an utterance is cut."""
+
+    @property
+    def input_path(self) -> Path | None:
+        """The audio file read, if any (None for the microphone and for stdin)."""
+        return Path(self.input_spec).expanduser() if self.input_spec not in (None, "-") else None
 
     @property
     def language_code(self) -> str | None:

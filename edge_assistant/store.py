@@ -14,20 +14,23 @@ import fcntl
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .catalog import AssetModel, Catalog, Embedded, LlmModel, Quant, load_catalog
 from .errors import ModelFileError, NotInstalledError, UsageError
 from .files import atomic_write_text, fsync_dir
+from .names import inside
 
 CHUNK = 1 << 20
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,14 +57,15 @@ class Installed:
     def ref(self) -> str:
         return f"{self.id}:{self.quant}" if self.quant else self.id
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, root: Path) -> dict[str, Any]:
+        """The manifest record: the path relative to the models dir `root`, so a copied models dir stands alone."""
         data = asdict(self)
-        data["path"] = str(self.path)
+        data["path"] = self.path.relative_to(root).as_posix()
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Installed:
-        return cls(**{**data, "path": Path(data["path"])})
+    def from_json(cls, data: dict[str, Any], root: Path) -> Installed:
+        return cls(**{**data, "path": root / data["path"]})
 
 
 def sha256_file(path: Path, progress: Callable[[int], None] | None = None) -> str:
@@ -116,6 +120,23 @@ class Store:
     def asset_dir(self, asset: AssetModel) -> Path:
         return self.root / asset.kind / asset.id
 
+    def check_inside(self, path: Path) -> Path:
+        """`path` if it lies inside the models dir; a UsageError otherwise (nothing outside is written or deleted)."""
+        if not inside(self.root, path):
+            raise UsageError(f"{path} is outside the models dir {self.root}; refused")
+        return path
+
+    def _layout(self, item: Installed) -> Path | None:
+        """Where an item of this kind and id lives in this models dir (for manifests that name another dir)."""
+        if item.kind == "llm" and item.quant:
+            if item.id in self.catalog.llms:
+                return self.llm_file(item.id, item.path.name)
+            if "/" in item.id:
+                return self.hub_file(item.id, item.quant)
+            return None
+        asset = self.catalog.assets.get(item.id)
+        return self.asset_dir(asset) if asset is not None and asset.kind == item.kind else None
+
     def _manifest(self, kind: str, model_id: str, quant: str | None) -> Path:
         key = model_id.replace("/", "--") + (f"@{quant.replace('/', '--')}" if quant else "")
         return self.root / "manifests" / kind / f"{key}.json"
@@ -138,17 +159,46 @@ class Store:
 
     # -- records ----------------------------------------------------------------------------
     def record(self, item: Installed) -> Installed:
-        """Write the manifest of a newly installed item."""
-        atomic_write_text(self._manifest(item.kind, item.id, item.quant), json.dumps(item.to_json(), indent=2))
+        """Write the manifest of a newly installed item (which must lie inside the models dir)."""
+        self.check_inside(item.path)
+        manifest = self.check_inside(self._manifest(item.kind, item.id, item.quant))
+        root = Path(os.path.realpath(self.root))
+        record = replace(item, path=Path(os.path.realpath(item.path.parent)) / item.path.name)
+        atomic_write_text(manifest, json.dumps(record.to_json(root), indent=2))
         return item
+
+    def _read_manifest(self, path: Path) -> Installed | None:
+        """A manifest's item, its path inside this models dir; None when it names nothing here.
+
+        Paths are stored relative to the models dir. An older manifest holds an absolute path: inside this dir
+        it is used as is; elsewhere (a copied models dir) it is taken to mean the same place in this dir.
+        """
+        data = json.loads(path.read_text(encoding="utf-8"))
+        stored = Path(str(data["path"]))
+        item = Installed.from_json({**data, "path": "."}, self.root)
+        if not stored.is_absolute():
+            target = self.root / stored
+        elif inside(self.root, stored):
+            target = stored
+        else:
+            found = self._layout(replace(item, path=stored))
+            if found is None:
+                return None
+            target = found
+        if not inside(self.root, target):
+            log.warning("ignoring %s: it names %s, outside the models dir", path, target)
+            return None
+        return replace(item, path=target)
 
     def _recorded(self) -> list[Installed]:
         out = []
         for path in sorted((self.root / "manifests").glob("*/*.json")):
             try:
-                out.append(Installed.from_json(json.loads(path.read_text(encoding="utf-8"))))
+                item = self._read_manifest(path)
             except (OSError, ValueError, TypeError, KeyError):
                 continue
+            if item is not None:
+                out.append(item)
         return out
 
     def embedded_path(self, embedded: Embedded) -> Path | None:
@@ -264,13 +314,14 @@ class Store:
                 f"{item.ref} is shipped by the Python package {package}; "
                 f"remove it with: pip uninstall {package.replace('_', '-')}"
             )
-        if item.path.is_dir():
+        self.check_inside(item.path)
+        if item.path.is_dir() and not item.path.is_symlink():
             shutil.rmtree(item.path)
         else:
             item.path.unlink(missing_ok=True)
         self._manifest(item.kind, item.id, item.quant).unlink(missing_ok=True)
         parent = item.path.parent
-        while parent != self.root and parent.is_dir() and not any(parent.iterdir()):
+        while inside(self.root, parent) and parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
             parent = parent.parent
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from edge_assistant.bench.pulse import VirtualAudio
 from tests.helpers import load_script, smollm2_path
+from tests.netguard import no_sockets
 
 
 @pytest.fixture(autouse=True)
@@ -29,6 +31,14 @@ def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     ):
         monkeypatch.delenv(name, raising=False)
     yield home
+
+
+@pytest.fixture
+def no_network() -> Iterator[list[str]]:
+    """The test fails if anything in this process opens a socket (run modes never touch the network)."""
+    with no_sockets() as attempts:
+        yield attempts
+    assert attempts == [], f"the network was used: {attempts}"
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +75,16 @@ def gemma(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("gemma") / "gemma-3-270m-q4_k_m.gguf"
     module.assemble(target, overwrite=True)
     return Path(target)
+
+
+@pytest.fixture
+def virtual() -> Iterator[VirtualAudio]:
+    """A private PulseAudio server with a virtual microphone and speaker. `make install` installs what it needs
+    when run as root, as CI does: there a missing piece is a failure, elsewhere a skip with the reason."""
+    reason = VirtualAudio.available()
+    if reason:
+        if os.geteuid() == 0 or os.environ.get("CI"):
+            pytest.fail(f"virtual audio unavailable although the install step provides it: {reason}")
+        pytest.skip(reason)
+    with VirtualAudio() as audio:
+        yield audio

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import re
 import socket
@@ -47,6 +48,10 @@ class _File:
     sha256: str
     blob_id: str
     lfs: bool
+    extra: int = 0
+    """Zero bytes the CDN sends after the file (more than the hub advertised)."""
+    chunked: bool = False
+    """The CDN sends the body chunked, without a Content-Length."""
 
     @property
     def pointer(self) -> bytes:
@@ -199,6 +204,8 @@ class FakeHub:
         self._request_count = 0
         self._ranges: list[str] = []
         self.requests: list[RequestRecord] = []
+        self.sent_bytes = 0
+        """Body bytes written to clients so far."""
         self._servers = [_Server(self), _Server(self)]
         self._threads: list[threading.Thread] = []
         self.url = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
@@ -310,6 +317,16 @@ class FakeHub:
             served[len(served) // 2] ^= 0xFF
             entry.served = bytes(served)
 
+    def overlong(
+        self, repo_id: str, filename: str, extra: int, *, chunked: bool = False, revision: str = "main"
+    ) -> None:
+        """The CDN sends `extra` zero bytes after that (LFS) file, more than the hub advertises; `chunked`: without
+        a Content-Length, so only the advertised size tells the client when to stop."""
+        with self._lock:
+            repo = self._repos[repo_id]
+            entry = repo.files[repo.revisions.get(revision, revision)][filename]
+            entry.extra, entry.chunked = extra, chunked
+
     # -- fault injection ---------------------------------------------------------------------------------------
 
     def cut_after(self, nbytes: int, times: int = 1) -> None:
@@ -371,7 +388,7 @@ class FakeHub:
             headers["Content-Disposition"] = (
                 f"inline; filename*=UTF-8''{quote(name)}; filename=\"{quote(name, safe=' ')}\";"
             )
-            self._send_bytes(req, head, entry.served, f'"{entry.sha256}"', headers)
+            self._send_bytes(req, head, entry.served, f'"{entry.sha256}"', headers, entry.extra, entry.chunked)
         else:
             with self._lock:
                 blob = self._blobs.get(unquote(path).lstrip("/"))
@@ -545,8 +562,18 @@ class FakeHub:
         headers["Content-Type"] = "application/json; charset=utf-8"
         self._respond(req, head, status, headers, json.dumps({"error": message}).encode())
 
-    def _send_bytes(self, req: _Handler, head: bool, data: bytes, etag: str, headers: dict[str, str]) -> None:
-        """Serve file bytes with Range support and the configured faults."""
+    def _send_bytes(
+        self,
+        req: _Handler,
+        head: bool,
+        data: bytes,
+        etag: str,
+        headers: dict[str, str],
+        extra: int = 0,
+        chunked: bool = False,
+    ) -> None:
+        """Serve file bytes with Range support and the configured faults (`extra` zero bytes after the body,
+        `chunked` transfer encoding)."""
         size = len(data)
         range_header = req.headers.get("Range")
         if range_header is not None and not head:
@@ -574,9 +601,15 @@ class FakeHub:
         req.send_response(status)
         for key, value in headers.items():
             req.send_header(key, value)
-        req.send_header("Content-Length", str(len(body)))
+        if chunked:
+            req.send_header("Transfer-Encoding", "chunked")
+        else:
+            req.send_header("Content-Length", str(len(body) + extra))
         req.end_headers()
         if head:
+            return
+        if extra or chunked:
+            self._write_padded(req, body, extra, chunked)
             return
 
         with self._lock:
@@ -608,5 +641,35 @@ class FakeHub:
                 return
             piece = body[offset : offset + chunk]
             req.wfile.write(piece)
+            self._count(len(piece))
             if bps is not None:
                 self._stopping.wait(len(piece) / bps)
+
+    def _count(self, n: int) -> None:
+        with self._lock:
+            self.sent_bytes += n
+
+    def _write_padded(self, req: _Handler, body: bytes, extra: int, chunked: bool) -> None:
+        """The body, then `extra` zero bytes, optionally framed as chunks; until the client hangs up."""
+        zeros = memoryview(bytes(_CHUNK))
+        body_view = memoryview(body)
+        pieces = itertools.chain(
+            (body_view[i : i + _CHUNK] for i in range(0, len(body), _CHUNK)),
+            (zeros[: min(_CHUNK, extra - i)] for i in range(0, extra, _CHUNK)),
+        )
+        try:
+            for piece in pieces:
+                if self._stopping.is_set():
+                    break
+                if chunked:
+                    req.wfile.write(b"%x\r\n" % len(piece))
+                req.wfile.write(piece)
+                if chunked:
+                    req.wfile.write(b"\r\n")
+                self._count(len(piece))
+            else:
+                if chunked:
+                    req.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass
+        req.close_connection = True

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from click.testing import CliRunner
 
+from edge_assistant.bench.pulse import default_signals
 from edge_assistant.cli import main
 
 ROOT = Path(__file__).parent.parent
@@ -43,3 +48,12 @@ def load_script(name: str = "install_llama") -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def spawn(*args: str, **kwargs: Any) -> subprocess.Popen[Any]:
+    """`python -m edge_assistant ARGS` as a child that Ctrl-C (SIGINT) reaches, unbuffered (a suite started from a
+    non-interactive shell's background job inherits SIGINT as ignored, and Python would leave it so)."""
+    env = {**kwargs.pop("env", os.environ), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_assistant", *args], env=env, preexec_fn=default_signals, **kwargs
+    )

@@ -127,3 +127,17 @@ def test_validation_catches_bad_shapes_and_sampling() -> None:
     assert "missing 'vocab'" in problems
     assert "top_k must be a non-negative integer" in problems
     assert "unknown key 'warmth'" in problems
+
+
+def test_the_huggingface_hub_pin_matches_what_the_code_imports() -> None:
+    """download/ uses httpx2, which only huggingface_hub 2.x brings: the pin must not allow 1.x."""
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).parent.parent
+    assert "import httpx2" in (root / "edge_assistant" / "download" / "hub.py").read_text()
+    deps = [Requirement(d) for d in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]]
+    hub = next(r for r in deps if r.name.replace("-", "_") == "huggingface_hub")
+    assert not any(hub.specifier.contains(v) for v in ("1.0.0", "1.5.0", "1.99.0")), hub
+    assert hub.specifier.contains(version("huggingface_hub")), "the installed huggingface_hub is outside the pin"

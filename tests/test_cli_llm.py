@@ -13,10 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from edge_assistant.cli import main
 from edge_assistant.settings import Paths
 from edge_assistant.store import Installed, Store, sha256_file
-from tests.helpers import TEMPLATE_TOKENS, run
+from tests.helpers import TEMPLATE_TOKENS, run, spawn
 
 pytestmark = pytest.mark.slow
 
@@ -139,22 +141,15 @@ bytes = 1200000000000
 
 
 def test_ctrl_c_mid_answer_keeps_the_partial_answer() -> None:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edge_assistant",
-            "ask",
-            "--max-tokens",
-            "2000",
-            "--temperature",
-            "0.8",
-            "--seed",
-            "1",
-            "Write a very long story about a dragon.",
-        ],
-        env=env,
+    proc = spawn(
+        "ask",
+        "--max-tokens",
+        "2000",
+        "--temperature",
+        "0.8",
+        "--seed",
+        "1",
+        "Write a very long story about a dragon.",
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -166,3 +161,41 @@ def test_ctrl_c_mid_answer_keeps_the_partial_answer() -> None:
     assert proc.returncode == 130
     assert len(first) == 20 and len(first + out) > 20
     assert b"interrupted" in err and b"Traceback" not in err
+
+
+# -- hostile input ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("command", [["ask"], ["translate", "--to", "fr"]])
+def test_text_on_stdin_that_is_not_utf8_is_one_line(command: list[str]) -> None:
+    result = CliRunner().invoke(main, command, input=b"caf\xe9 au lait?\n")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip() == (
+        "error: stdin is not UTF-8 text (byte 0xe9 at offset 3); convert it first, e.g. with iconv -f latin1 -t utf-8"
+    )
+
+
+@pytest.mark.parametrize("how", ["stdin", "argument"])
+def test_non_utf8_text_in_a_c_locale_is_one_line(how: str) -> None:
+    """In the C locale Python reads the bytes with escapes in place of what is not UTF-8."""
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    args = [b"ask"] + ([b"caf\xe9?"] if how == "argument" else [])
+    proc = subprocess.run(
+        [sys.executable.encode(), b"-m", b"edge_assistant", *args],
+        input=b"caf\xe9?\n" if how == "stdin" else None,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert b"is not UTF-8 text" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_chat_keeps_the_conversation_when_a_model_switch_fails() -> None:
+    lines = "/model no-such-model\n/model ./missing.gguf\nca\xff\nWhat is the capital of France?\n"
+    result = CliRunner().invoke(
+        main, ["chat", "--temperature", "0", "--max-tokens", "24"], input=lines.encode("latin-1")
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "error: unknown model 'no-such-model'" in result.stderr
+    assert "error: model file not found: missing.gguf" in result.stderr
+    assert "error: that line is not UTF-8 text" in result.stderr
+    assert "Paris" in result.stdout and "Traceback" not in result.stderr

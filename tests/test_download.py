@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import signal
 import socket
 import subprocess
@@ -22,7 +21,7 @@ from edge_assistant.settings import HubSettings, Paths
 from edge_assistant.store import Store
 from tests.fakehub import FakeHub
 from tests.ggufmaker import make_gguf
-from tests.helpers import run
+from tests.helpers import run, spawn
 
 MIB = 1024 * 1024
 REPO, FILE = "someone/Tiny-GGUF", "tiny-Q4_K_M.gguf"
@@ -56,14 +55,7 @@ def write_user_catalog(home: Path, text: str) -> None:
 
 
 def spawn_pull(spec: str, *extra: str) -> subprocess.Popen[str]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge_assistant", "models", "pull", spec, *extra],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return spawn("models", "pull", spec, *extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait_for(predicate: object, timeout: float = 20.0) -> None:
@@ -134,7 +126,7 @@ def test_cut_connection_is_resumed_within_the_pull(hub: FakeHub, big: bytes) -> 
     code, out, err = run("models", "pull", SPEC, "-q")
     assert code == 0, err
     assert Path(out.strip()).read_bytes() == big
-    assert f"bytes={10 * MIB}-" in hub.ranges()
+    assert hub.ranges() == [f"bytes={15 * MIB}-"], "the resumed request starts where the cut left off"
 
 
 @pytest.mark.parametrize("how", ["kill", "interrupt"])
@@ -380,3 +372,113 @@ def test_disk_filling_up_mid_download(hub: FakeHub, big: bytes, small_disk: Path
     with pytest.raises(DiskSpaceError, match="disk full while writing"):
         pull_llm(store, HubFile(REPO, FILE), None, opts)
     assert not (small_disk / "hub" / REPO / FILE).exists()
+
+
+# -- hostile servers and cut transfers ------------------------------------------------------------------------
+def test_the_token_never_follows_a_redirect_to_another_host(hub: FakeHub, big: bytes) -> None:
+    hub.add_file(REPO, FILE, big, gated=True)
+    hub.add_file(REPO, "config.json", b"{}", lfs=False)
+    code, _, err = run("models", "pull", SPEC, "-q", "--token", "hf_valid")
+    assert code == 0, err
+    cdn = [r for r in hub.requests if r["path"].startswith("/cdn/")]
+    on_hub = [r for r in hub.requests if "/resolve/" in r["path"]]
+    assert cdn and on_hub
+    assert all("authorization" not in r["headers"] for r in cdn), "the CDN (another host) got the token"
+    assert all(r["headers"].get("authorization") == "Bearer hf_valid" for r in on_hub)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["advertised", "chunked"])
+def test_a_server_sending_more_than_it_advertised_is_cut_off(hub: FakeHub, big: bytes, chunked: bool) -> None:
+    hub.add_file(REPO, FILE, big)
+    extra = 512 * MIB
+    hub.overlong(REPO, FILE, extra, chunked=chunked)
+    code, out, err = run("models", "pull", SPEC, "-q")
+    assert code == 1 and out == ""
+    assert err.strip().splitlines()[-1] == (
+        f"error: {FILE}: the server sent more than the {len(big)} bytes it advertised; the download was discarded"
+    )
+    assert partial_size() == 0 and not (models_dir() / "hub" / REPO / FILE).exists()
+    time.sleep(0.5)  # the server notices the client has gone
+    assert hub.sent_bytes < len(big) + 64 * MIB, "the client read on past the advertised size"
+
+
+def _interrupted_pull(hub: FakeHub, at: int, spec: str = SPEC) -> int:
+    """Start a pull in a child, kill it once `at` bytes are in the partial; the bytes kept."""
+    release = hub.stall_after(at + MIB)
+    proc = spawn_pull(spec, "-q")
+    try:
+        assert hub.wait_for_stall(30)
+        wait_for(lambda: partial_size() >= at)
+        proc.kill()
+        proc.communicate(timeout=20)
+    finally:
+        release.set()
+        proc.kill()
+    return partial_size()
+
+
+def test_a_partial_is_never_resumed_against_other_bytes(hub: FakeHub, big: bytes) -> None:
+    """A file that is not in LFS (so the hub advertises no sha256) changes between two pulls."""
+    hub.add_file(REPO, FILE, big, lfs=False)
+    assert _interrupted_pull(hub, 10 * MIB) >= 10 * MIB
+    newer = make_gguf(len(big) - 4096, seed=7)
+    newer += b"\0" * (len(big) - len(newer))
+    hub.add_file(REPO, FILE, newer, lfs=False)
+    code, out, err = run("models", "pull", SPEC, "-q")
+    assert code == 0, err
+    assert Path(out.strip()).read_bytes() == newer
+
+
+@pytest.fixture
+def part_reads() -> Iterator[list[str]]:
+    """Every time a partial download is opened for reading."""
+    seen: list[str] = []
+    active = [True]
+
+    def hook(event: str, args: tuple[object, ...]) -> None:
+        if active[0] and event == "open" and str(args[0]).endswith(".part") and "r" in str(args[1] or ""):
+            seen.append(str(args[0]))
+
+    sys.addaudithook(hook)
+    yield seen
+    active[0] = False
+
+
+def test_bytes_are_hashed_as_they_arrive_and_checked_as_strictly(
+    hub: FakeHub, big: bytes, part_reads: list[str]
+) -> None:
+    hub.add_file(REPO, FILE, big)
+    code, _, err = run("models", "pull", SPEC, "-q")
+    assert code == 0, err
+    assert len(part_reads) <= 1, f"the finished download was read again to hash it: {part_reads}"
+    # a resumed partial is hashed from its own bytes: damage in them is still caught
+    second = "second-Q4_K_M.gguf"
+    hub.add_file(REPO, second, big)
+    _interrupted_pull(hub, 10 * MIB, f"{REPO}/{second}")
+    part = next((models_dir() / ".partial").glob("*.part"))
+    damaged = bytearray(part.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    part.write_bytes(damaged)
+    code, _, err = run("models", "pull", f"{REPO}/{second}", "-q")
+    assert code == 1 and "checksum mismatch" in err and "discarded" in err
+    assert partial_size() == 0
+
+
+def test_ctrl_c_reaches_a_pull_even_when_the_suite_ignores_it(hub: FakeHub, big: bytes) -> None:
+    """A suite started from a background job inherits SIGINT as ignored; its children must not."""
+    hub.add_file(REPO, FILE, big)
+    release = hub.stall_after(12 * MIB)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = spawn_pull(SPEC, "-q")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert hub.wait_for_stall(30)
+        wait_for(lambda: partial_size() >= 10 * MIB)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        release.set()
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err

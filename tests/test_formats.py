@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from edge_assistant.errors import ModelFileError
 from edge_assistant.llm.formats import STOPS, choose_format, merge_system
 from edge_assistant.llm.options import Message
+from tests.ggufmaker import with_chat_template
+from tests.helpers import run
 
 CONVO = [
     Message("system", "Be brief."),
@@ -137,3 +140,46 @@ def test_template_that_drops_system_keeps_it_in_the_first_user_turn(vocab_dir: P
     fmt = choose_format(llm.metadata["tokenizer.chat_template"], "phi3", "phi3")
     assert fmt.render(CONVO).startswith("<|user|>\nBe brief.\n\nHi<|end|>\n<|assistant|>\n")
     llm.close()
+
+
+# -- hostile templates ----------------------------------------------------------------------------------------
+TURNS = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+HOSTILE = {
+    "syntax error": ("{% for m in messages %}{{ m.content }", "does not parse: unexpected '}' (line 1)"),
+    "sandbox violation": (
+        "{{ cycler.__init__.__globals__.os.popen('id').read() }}",
+        "failed: SecurityError: access to attribute '__init__'",
+    ),
+    "undefined variable": ("{{ conversation.turns[0] }}", "failed: UndefinedError: 'conversation' is undefined"),
+    "its own error": ("{{ raise_exception('roles must alternate') }}", "failed: ValueError: roles must alternate"),
+    "endless recursion": ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recurses without end"),
+    "loops for ever": (
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}" + TURNS,
+        "ran longer than 2 s; stopped",
+    ),
+    "megabytes of output": ("{% for i in range(100000) %}{{ 'abcdefghij' * 10 }}{% endfor %}", "renders more than"),
+    "a huge repeat": ("{{ 'x' * 1000000000 }}", "renders more than"),
+    "a huge power": ("{{ 10 ** 10 ** 10 }}", "renders more than"),
+    "doubling joins": ("{% set s = 'ab' %}" + "{% set s = s ~ s %}" * 40 + "{{ s }}", "renders more than"),
+    "a huge padding": ("{{ 'a' | center(1000000000) }}", "renders more than"),
+    "a huge format width": ("{{ '{:>999999999}'.format('a') }}", "renders more than"),
+    "a huge printf width": ("{{ '%999999999s' % 'a' }}", "renders more than"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_a_hostile_template_is_one_line_naming_the_model(case: str) -> None:
+    template, why = HOSTILE[case]
+    with pytest.raises(ModelFileError) as caught:
+        choose_format(template, "llama", "chatml", "</s>", "crafted.gguf")
+    message = str(caught.value)
+    assert message.startswith("crafted.gguf: its chat template ") and why in message, message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("case", ["sandbox violation", "loops for ever", "megabytes of output"])
+def test_a_model_with_a_hostile_template_fails_in_one_line(smollm2: Path, tmp_path: Path, case: str) -> None:
+    model = with_chat_template(smollm2, tmp_path / "crafted.gguf", HOSTILE[case][0])
+    code, out, err = run("ask", "-m", str(model), "hi")
+    assert code == 1 and out == ""
+    assert err.startswith("error: crafted.gguf: its chat template ") and len(err.strip().splitlines()) == 1, err

@@ -20,6 +20,8 @@ from edge_assistant.settings import AssistantSettings
 from edge_assistant.stt.types import Utterance
 from edge_assistant.tts.delivery import Mouth, NullSink
 
+pytestmark = pytest.mark.usefixtures("no_network")
+
 
 class Source:
     """Two seconds of audio, then the end."""

@@ -1,4 +1,4 @@
-"""The PulseAudio virtual microphone and speaker of tests/pulse.py, seen through sounddevice in a subprocess."""
+"""The PulseAudio virtual microphone and speaker (edge_assistant/bench/pulse.py), seen through sounddevice."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import subprocess
 import sys
 import time
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge_assistant.bench.pulse import RATE, VirtualAudio
+from edge_assistant.bench.pulse import RATE, VirtualAudio, default_signals
 
 pytestmark = [pytest.mark.pulseaudio, pytest.mark.timeout(90)]
 
@@ -44,15 +43,6 @@ import numpy as np
 import sounddevice as sd
 sd.play(np.load(sys.argv[1]), samplerate=int(sys.argv[2]), device="default", blocking=True)
 """
-
-
-@pytest.fixture
-def virtual() -> Iterator[VirtualAudio]:
-    reason = VirtualAudio.available()
-    if reason is not None:
-        pytest.skip(reason)
-    with VirtualAudio() as audio:
-        yield audio
 
 
 LEAD = 0.5
@@ -100,15 +90,13 @@ def rms(samples: np.ndarray) -> float:
 def python(code: str, *args: str, env: dict[str, str], stdout: int | None = None) -> subprocess.Popen[str]:
     """Run `code` in a fresh interpreter: its sounddevice/PortAudio initialises with the virtual server's env."""
     return subprocess.Popen(
-        [sys.executable, "-c", code, *args], env=env, text=True, stdout=stdout, stderr=subprocess.PIPE
+        [sys.executable, "-c", code, *args],
+        env=env,
+        text=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        preexec_fn=default_signals,
     )
-
-
-def test_available_or_reason() -> None:
-    reason = VirtualAudio.available()
-    if reason is not None:
-        assert reason.strip()
-        pytest.skip(reason)
 
 
 def test_sounddevice_sees_pulse_devices(virtual: VirtualAudio) -> None:

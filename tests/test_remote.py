@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Generator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +19,7 @@ import pytest
 from edge_assistant.errors import BackendError
 from edge_assistant.llm.options import GREEDY, GenerationOptions, Message, Reply
 from edge_assistant.llm.remote import RemoteBackend, normalize_base_url
-from tests.helpers import smollm2_path
+from tests.helpers import run, smollm2_path
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,6 +35,8 @@ class Stub:
         self.disconnected = threading.Event()
         self.disconnected_at = 0.0
         self.url = ""
+        self.redirect_to = ""
+        """mode "redirect": GET and POST answer 307 to this base URL, same path."""
 
 
 def _chunk(content: str | None = None, finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
@@ -64,7 +67,12 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _common(self) -> bool:
-            if stub.mode == "401":
+            if stub.mode == "redirect":
+                self.send_response(307)
+                self.send_header("Location", stub.redirect_to + self.path)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif stub.mode == "401":
                 self._json(401, {"error": {"message": "Invalid API key", "type": "invalid_request_error"}})
             elif stub.mode == "500":
                 self._json(500, {"error": {"message": "boom", "type": "server_error"}})
@@ -129,18 +137,28 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-@pytest.fixture
-def stub() -> Iterator[Stub]:
+def _serve(host: str = "127.0.0.1") -> Iterator[Stub]:
     state = Stub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = ThreadingHTTPServer((host, 0), _handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    state.url = f"http://{host}:{server.server_address[1]}"
     yield state
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+@pytest.fixture
+def stub() -> Iterator[Stub]:
+    yield from _serve()
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Stub]:
+    """A second server: another host, as far as a redirect is concerned (127.0.0.2 is loopback too)."""
+    yield from _serve("127.0.0.2")
 
 
 def _error(backend: RemoteBackend, action: str = "open") -> str:
@@ -382,3 +400,48 @@ def test_cli_ask_through_the_remote_backend(llama_server: str) -> None:
     )
     assert result.exit_code == 0, result.stderr
     assert "Paris" in json.loads(result.stdout)["text"]
+
+
+# -- secrets ----------------------------------------------------------------------------------------------------
+
+
+def test_the_api_key_does_not_follow_a_redirect_to_another_host(stub: Stub, elsewhere: Stub) -> None:
+    stub.mode, stub.redirect_to = "redirect", elsewhere.url
+    backend = RemoteBackend(stub.url, api_key="secret", timeout=5)
+    backend.open()
+    assert backend.available == ["stub-model", "other-model"]  # the list came from the other host
+    assert stub.requests[0][2]["authorization"] == "Bearer secret"
+    assert elsewhere.requests and all(r[2]["authorization"] == "" for r in elsewhere.requests), "the key went along"
+
+
+def test_a_key_over_plain_http_to_another_machine_is_warned_about_once(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise urllib.error.URLError(ConnectionRefusedError())
+
+    for url, key in (("http://192.0.2.7:8080", "k"), ("http://192.0.2.7:8080", "k"), ("https://192.0.2.8", "k")):
+        backend = RemoteBackend(url, api_key=key, timeout=1)
+        monkeypatch.setattr(backend._opener, "open", refuse)
+        with caplog.at_level("WARNING"), pytest.raises(BackendError):
+            backend.open()
+    for url in ("http://127.0.0.1:9", "http://localhost:9"):
+        backend = RemoteBackend(url, api_key="k", timeout=1)
+        monkeypatch.setattr(backend._opener, "open", refuse)
+        with caplog.at_level("WARNING"), pytest.raises(BackendError):
+            backend.open()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["the API key goes to 192.0.2.7:8080 over plain http: anyone on the way can read it; use https"]
+
+
+@pytest.mark.parametrize("how", ["flag", "EDGE_ASSISTANT_OFFLINE", "HF_HUB_OFFLINE"])
+def test_offline_refuses_the_remote_backend(stub: Stub, monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    args = ["ask", "--backend", "remote", "--base-url", stub.url, "hi"]
+    if how == "flag":
+        args.insert(1, "--offline")
+    else:
+        monkeypatch.setenv(how, "1")
+    code, out, err = run(*args)
+    assert code == 2 and out == ""
+    assert "--backend remote sends prompts over the network, and offline mode is on" in err
+    assert stub.requests == []

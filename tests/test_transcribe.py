@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,10 +15,10 @@ from click.testing import CliRunner
 
 from edge_assistant.audio.sources import FileSource
 from edge_assistant.cli import main
-from tests.helpers import run
+from tests.helpers import run, spawn
 from tests.speech import SENTENCES, synth_piper, wer, with_silence
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_network")]
 FIRST, SECOND = SENTENCES[0], SENTENCES[4]
 
 
@@ -96,13 +94,7 @@ def test_raw_stdin(speech: Path) -> None:
 
 
 def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge_assistant", "transcribe", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=dict(os.environ, PYTHONUNBUFFERED="1"),
-    )
+    return spawn("transcribe", *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _wait_for(path: Path, pattern: str, timeout: float = 90) -> None:
@@ -135,22 +127,59 @@ def test_sigkill_keeps_every_finished_utterance(speech: Path, tmp_path: Path) ->
     assert out.read_text().endswith("\n")
 
 
-def test_ctrl_c_ends_cleanly_with_stats(speech: Path, tmp_path: Path) -> None:
-    out = tmp_path / "notes.md"
-    proc = _spawn(["--input", "-", "-o", str(out)])
+def _stop_mid_utterance(proc: subprocess.Popen[bytes], sig: int, out: Path, audio: np.ndarray) -> bytes:
+    """Feed the first sentence and wait for its note, then half of the second (no pause after it), then `sig`."""
     assert proc.stdin is not None
-    audio = FileSource(speech).read()
-    proc.stdin.write(audio[: len(audio) // 2].astype("<i2").tobytes())
+    half = len(audio) // 2
+    proc.stdin.write(audio[:half].astype("<i2").tobytes())
     proc.stdin.flush()
-    _wait_for(out, r"(?m)^- `")
-    time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
+    _wait_for(out, r"utterance")
+    speaking = next(i for i in range(half, len(audio), 800) if np.abs(audio[i : i + 800]).max() > 3000)
+    proc.stdin.write(audio[half : speaking + 24000].astype("<i2").tobytes())  # 1.5 s into the second sentence
+    proc.stdin.flush()
+    time.sleep(1.0)
+    proc.send_signal(sig)
     time.sleep(0.2)
     proc.stdin.close()
     proc.stdin = None
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert b"transcribed" in err and b"1 utterances" in err and b"Traceback" not in err
+    _, err = proc.communicate(timeout=120)
+    return err
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_files_the_utterance_in_progress_then_exits(
+    speech: Path, tmp_path: Path, sig: int, code: int
+) -> None:
+    out = tmp_path / "notes.jsonl"
+    proc = _spawn(["--input", "-", "-o", str(out)])
+    err = _stop_mid_utterance(proc, sig, out, FileSource(speech).read())
+    assert proc.returncode == code, err
+    assert b"transcribed" in err and b"2 utterances" in err and b"(stopped)" in err and b"Traceback" not in err
+    utterances = [json.loads(line) for line in out.read_text().splitlines() if '"utterance"' in line]
+    assert len(utterances) == 2 and wer(FIRST, utterances[0]["text"]) < 0.2
+    assert utterances[1]["text"] and utterances[1]["text"].split()[0].lower() in SECOND.lower()
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_speech_translation_stops_the_same_way(speech: Path, tmp_path: Path, sig: int, code: int) -> None:
+    out = tmp_path / "bilingual.jsonl"
+    proc = spawn(
+        "translate",
+        "--to",
+        "fr",
+        "--input",
+        "-",
+        "-o",
+        str(out),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    err = _stop_mid_utterance(proc, sig, out, FileSource(speech).read())
+    assert proc.returncode == code, err
+    assert b"translated 2 utterances" in err and b"Traceback" not in err
+    pairs = [json.loads(line) for line in out.read_text().splitlines() if '"utterance"' in line]
+    assert len(pairs) == 2 and all(p["translation"] for p in pairs)
 
 
 def test_summary_is_appended_to_markdown(speech: Path, tmp_path: Path) -> None:

@@ -12,27 +12,23 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from edge_assistant.bench.pulse import VirtualAudio
+from tests import helpers
 from tests.helpers import TEMPLATE_TOKENS, package_path, run
 from tests.speech import synth_piper, wer, with_silence
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("no_network")]
 QUESTION = Path(__file__).parent.parent / "edge_assistant" / "data" / "question.wav"
 JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
 def spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "edge_assistant", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
+    return helpers.spawn(
+        *args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or os.environ
     )
 
 
@@ -113,13 +109,6 @@ def test_barge_in_stops_the_answer_and_logs_it(tmp_path: Path) -> None:
 
 
 # -- through the virtual microphone and speaker --------------------------------------------------------------------
-@pytest.fixture
-def virtual() -> Iterator[VirtualAudio]:
-    reason = VirtualAudio.available()
-    if reason:
-        pytest.skip(reason)
-    with VirtualAudio() as audio:
-        yield audio
 
 
 @pytest.mark.pulseaudio

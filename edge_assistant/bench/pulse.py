@@ -63,6 +63,12 @@ class VirtualAudioError(RuntimeError):
     pass
 
 
+def default_signals() -> None:
+    """In a child before exec: SIGINT back to its default (a suite started from a background job ignores it, and so
+    would its children: parecord would not stop on SIGINT and leave its WAV header unfinished)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> None:
     """Ask a process to end with `sig`, kill it if it does not within `timeout`, and reap it."""
     if proc.poll() is None:
@@ -282,6 +288,7 @@ class VirtualAudio:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=default_signals,
         )
         if not wait:
             self._helpers.append(proc)
@@ -311,6 +318,7 @@ class VirtualAudio:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            preexec_fn=default_signals,
         )
         self._helpers.append(proc)
         return Recording(proc, out)

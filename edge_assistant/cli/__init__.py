@@ -10,6 +10,8 @@ import click
 
 from .. import __version__
 from ..errors import EdgeError
+from ..offline import hub_offline
+from ..settings import HubSettings
 from .common import App
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -58,7 +60,9 @@ def main(ctx: click.Context, verbose: bool) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    ctx.obj = App(verbose=verbose)
+    ctx.obj = App(verbose=verbose, offline=HubSettings.from_env().offline)
+    if ctx.invoked_subcommand != "models":  # only `models pull` may use the network
+        ctx.with_resource(hub_offline())
 
 
 def _register() -> None:

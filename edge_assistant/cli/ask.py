@@ -10,11 +10,24 @@ from typing import Any
 
 import click
 
-from ..errors import UsageError
+from ..errors import EdgeError, UsageError
+from ..llm.backend import Backend
 from ..llm.conversation import Conversation
 from ..llm.options import GenerationOptions, Reply
 from ..settings import LlmSettings
-from .common import App, emit_json, generation_options, json_option, llm_options, open_backend, pass_app, status
+from .common import (
+    App,
+    emit_json,
+    generation_options,
+    json_option,
+    llm_options,
+    open_backend,
+    pass_app,
+    read_line,
+    status,
+    text_input,
+)
+from .common import backend as build_backend
 
 DEFAULT_SYSTEM = "You are a helpful assistant. Answer briefly and accurately."
 
@@ -62,7 +75,7 @@ def ask(
     llm: LlmSettings,
 ) -> None:
     """Answer one question, streamed to stdout (the question from the arguments, or stdin)."""
-    text = " ".join(prompt).strip() or (sys.stdin.read().strip() if not sys.stdin.isatty() else "")
+    text = text_input(prompt)
     if not text:
         raise UsageError('ask what? e.g. edge-assistant ask "What is the capital of France?"')
     backend = open_backend(app, llm)
@@ -103,6 +116,27 @@ def _readline_history(app: App) -> Path | None:
     return history
 
 
+def _switch(app: App, llm: LlmSettings, model: str, current: Backend, conversation: Conversation) -> Backend:
+    """/model NAME: the new model when it can be found and loaded; else the error, and the current one goes on."""
+    try:
+        candidate = build_backend(app, replace(llm, model=model))
+    except EdgeError as exc:
+        status(f"error: {exc}")
+        return current
+    current.close()  # one model in memory at a time
+    try:
+        candidate.open()
+    except EdgeError as exc:
+        status(f"error: {exc}; staying with {current.name}")
+        current.open()
+        return current
+    conversation.backend = candidate
+    if conversation.prefix:
+        candidate.warm(conversation.prefix)
+    status(f"now chatting with {candidate.name}")
+    return candidate
+
+
 @click.command()
 @click.option("--system", default=DEFAULT_SYSTEM, show_default=True, help="System prompt.")
 @llm_options
@@ -123,10 +157,11 @@ def chat(
     try:
         while True:
             try:
-                line = input("> ") if interactive else sys.stdin.readline()
-            except EOFError:
-                break
-            if not interactive and not line:
+                line = read_line(interactive)
+            except UsageError as exc:  # one bad line; the conversation goes on
+                status(f"error: {exc}")
+                continue
+            if line is None:
                 break
             line = line.strip()
             if not line:
@@ -139,10 +174,7 @@ def chat(
                     conversation.reset()
                     status("conversation reset")
                 elif command == "/model" and arg:
-                    backend.close()
-                    backend = open_backend(app, replace(llm, model=arg.strip()))
-                    conversation.backend = backend
-                    status(f"now chatting with {backend.name}")
+                    backend = _switch(app, llm, arg.strip(), backend, conversation)
                 else:
                     status(CHAT_HELP)
                 continue

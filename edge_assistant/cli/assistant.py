@@ -10,6 +10,7 @@ import click
 
 from ..audio.echo import EchoCancel
 from ..errors import UsageError
+from ..files import check_outputs
 from ..modes.assistant import Assistant
 from ..modes.events import Answered, AnswerText, Asked, Event, Heard, Notice, Partial
 from ..modes.keys import EnterKeys
@@ -65,6 +66,7 @@ def assistant(
     keys = EnterKeys() if live or (listen.input_spec != "-" and not sys.stdin.isatty()) else None
     if wake_word and listen.engine == "whisper":
         raise UsageError("--wake-word needs a streaming engine: use --engine vosk with a vosk model")
+    check_outputs([("spoken answers", speak.speak_to), ("the turn log", log_path)], [listen.input_path])
     with EchoCancel() if settings.echo_cancel else contextlib.nullcontext():
         _converse(app, listen, speak, settings, keys, llm)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,6 +15,7 @@ from typing import Any
 import click
 
 from ..catalog import load_catalog
+from ..errors import UsageError
 from ..hardware import Machine, detect
 from ..llm.backend import Backend
 from ..llm.options import GenerationOptions
@@ -27,6 +29,8 @@ class App:
     """What every command needs, built lazily."""
 
     verbose: bool = False
+    offline: bool = False
+    """The user asked for no network at all (HF_HUB_OFFLINE, EDGE_ASSISTANT_OFFLINE), as read at start."""
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
@@ -54,6 +58,45 @@ def emit_json(data: Any) -> None:
 def status(message: str) -> None:
     """A status line on stderr."""
     click.echo(message, err=True)
+
+
+def _utf8(text: str, where: str) -> str:
+    """`text` if it is valid UTF-8 text (arguments in a non-UTF-8 locale arrive with escaped bytes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UsageError(f"{where} is not UTF-8 text (at character {exc.start}); convert it first") from None
+    return text
+
+
+def decode_input(data: bytes, where: str = "stdin") -> str:
+    """Bytes read from stdin as UTF-8 text; a UsageError naming the first bad byte otherwise."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{where} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); convert it first, "
+            "e.g. with iconv -f latin1 -t utf-8"
+        ) from None
+
+
+def text_input(args: tuple[str, ...]) -> str:
+    """The text to work on: the arguments, else stdin when it is not a terminal; always valid UTF-8."""
+    text = _utf8(" ".join(args), "the text given").strip()
+    if text or sys.stdin.isatty():
+        return text
+    return decode_input(sys.stdin.buffer.read()).strip()
+
+
+def read_line(interactive: bool) -> str | None:
+    """One line of a conversation (None at the end), checked to be UTF-8 text."""
+    if interactive:
+        try:
+            return _utf8(input("> "), "that line")
+        except EOFError:
+            return None
+    raw = sys.stdin.buffer.readline()
+    return decode_input(raw, "that line") if raw else None
 
 
 def human_bytes(n: int | None) -> str:
@@ -125,6 +168,12 @@ llm_options = grouped(
             help="Context size cap in tokens.",
         ),
         click.option("--force", is_flag=True, help="Load a model even if it does not fit in memory."),
+        click.option(
+            "--offline",
+            is_flag=True,
+            envvar="EDGE_ASSISTANT_OFFLINE",
+            help="Refuse anything that would use the network (--backend remote).",
+        ),
     ],
 )
 """The options of every command that runs a language model, as `llm: LlmSettings`."""
@@ -149,6 +198,7 @@ def generation_options(func: Any) -> Any:
 
 def backend(app: App, settings: LlmSettings) -> Backend:
     """The language model backend the options ask for (checked, not loaded)."""
+    settings = dataclasses.replace(settings, offline=settings.offline or app.offline)
     return backend_for(app.store, app.machine, settings, verbose=app.verbose)
 
 

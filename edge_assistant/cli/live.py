@@ -13,26 +13,40 @@ from .common import status
 
 
 class GracefulStop:
-    """First Ctrl-C: stop listening and finish the utterance in progress; second: stop at once."""
+    """The first Ctrl-C (SIGINT) or SIGTERM (a service manager stopping it) stops listening and finishes the
+    utterance in progress, which is filed; the command then exits 130 or 143. A second one stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, source: AudioSource) -> None:
         self.source = source
-        self.requested = False
-        self._previous: Any = None
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def exit_code(self) -> int | None:
+        """128 + the signal that stopped it (130 for Ctrl-C, 143 for SIGTERM), None when nothing did."""
+        return None if self.signum is None else 128 + self.signum
 
     def __enter__(self) -> GracefulStop:
-        self._previous = signal.signal(signal.SIGINT, self._handle)
+        self._previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        if self.signum is not None:
             raise KeyboardInterrupt
-        self.requested = True
-        status("\nstopping (Ctrl-C again to quit at once) ...")
+        self.signum = signum
+        again = "Ctrl-C again" if signum == signal.SIGINT else "signal again"
+        status(f"\nstopping after this utterance ({again} to quit at once) ...")
         self.source.close()
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self._previous)
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
 
 
 class LiveDisplay:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..files import check_outputs
 from ..modes.events import Noted, Notice, Partial, Summarized
 from ..modes.parts import listening
 from ..modes.transcribe import Transcriber
@@ -39,6 +40,7 @@ def transcribe(
     llm: LlmSettings,
 ) -> None:
     """Take notes: speech to text with timestamps, each utterance saved the moment it is recognised."""
+    check_outputs([("notes", output)], [listen.input_path])
     recognizer, source = listening(app.store, app.machine, listen, status)
     writer = NoteWriter(
         output,
@@ -74,3 +76,5 @@ def transcribe(
     status(
         f"transcribed {stats.seconds:.1f} s of audio: {stats.utterances} utterances, {stats.words} words{where}{halted}"
     )
+    if stop.exit_code is not None:
+        click.get_current_context().exit(stop.exit_code)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import click
 
 from ..errors import UsageError
+from ..files import check_outputs
 from ..languages import Language, language
 from ..modes.events import Partial, Translated
 from ..modes.interpreter import Interpreter
@@ -18,7 +18,18 @@ from ..modes.parts import listening, mouth_for
 from ..modes.translate import Translator
 from ..notes import NoteWriter, format_for
 from ..settings import ListenSettings, LlmSettings, SpeakSettings
-from .common import App, backend, emit_json, json_option, listen_options, llm_options, pass_app, speak_options, status
+from .common import (
+    App,
+    backend,
+    emit_json,
+    json_option,
+    listen_options,
+    llm_options,
+    pass_app,
+    speak_options,
+    status,
+    text_input,
+)
 from .live import GracefulStop, LiveDisplay
 
 
@@ -60,7 +71,7 @@ def translate(
         return
     if speak.speak or speak.speak_to or output:
         raise UsageError("--speak, --speak-to and -o are for speech translation (--input or --device)")
-    body = " ".join(text).strip() or (sys.stdin.read().strip() if not sys.stdin.isatty() else "")
+    body = text_input(text)
     if not body:
         raise UsageError("nothing to translate: pass the text as arguments or on stdin")
     translator = Translator(backend(app, llm), to_lang, from_lang)
@@ -108,6 +119,7 @@ def _speech(
     llm: LlmSettings,
 ) -> None:
     """The live interpreter: speech in, translations out (printed, spoken, filed)."""
+    check_outputs([("the transcript", output), ("spoken translations", speak.speak_to)], [listen.input_path])
     recognizer, source = listening(app.store, app.machine, listen, status)
     mouth = None
     if speak.speak or speak.speak_to:
@@ -119,7 +131,7 @@ def _speech(
     pairs: list[dict[str, Any]] = []
     display = LiveDisplay(echo_finals=False)
     status(f"translating speech from {source.name} into {to_lang.name}; Ctrl-C to stop")
-    with mode, GracefulStop(source), contextlib.suppress(KeyboardInterrupt):
+    with mode, GracefulStop(source) as stop, contextlib.suppress(KeyboardInterrupt):
         for event in mode.run(source):
             if isinstance(event, Partial):
                 display.partial(event.utterance)
@@ -139,3 +151,5 @@ def _speech(
     if as_json:
         _emit(translator, "utterances", pairs)
     status(f"translated {mode.count} utterances" + (f" -> {output}" if output else ""))
+    if stop.exit_code is not None:
+        click.get_current_context().exit(stop.exit_code)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..errors import DownloadError, GatedRepoError, OfflineError, first_line
-from ..settings import HubSettings
+from ..settings import DEFAULT_ENDPOINT, HubSettings
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+HUB_HOSTS = (DEFAULT_ENDPOINT, "https://hf.co")
+"""Where a hub token belongs besides the endpoint the user named."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,13 @@ class Remote:
     sha256: str | None
     """The LFS sha256 the hub advertises (ETag), when it is one."""
     commit: str | None
+    etag: str | None = None
+    """The server's name for these bytes (an LFS sha256, a git blob id, a web server's tag)."""
+
+    @property
+    def content_key(self) -> str | None:
+        """What names these exact bytes, to key a partial download by: never resumed against other bytes."""
+        return self.sha256 or self.etag
 
 
 def _repo_url(hub: HubSettings, repo: str) -> str:
@@ -58,6 +69,13 @@ def map_hub_error(exc: BaseException, hub: HubSettings, repo: str, what: str) ->
     return DownloadError(f"cannot reach {hub.endpoint}: {first_line(exc)}")
 
 
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """A transfer cut or stalled mid-way: worth resuming at once."""
+    import httpx2
+
+    return (httpx2.ConnectError, httpx2.TimeoutException, httpx2.RemoteProtocolError, httpx2.ReadError)
+
+
 def network_errors() -> tuple[type[BaseException], ...]:
     import httpx2
     from huggingface_hub import errors as hf
@@ -83,13 +101,20 @@ def remote_info(repo: str, filename: str, revision: str | None, hub: HubSettings
         meta = get_hf_file_metadata(url, token=hub.token or False)
     except network_errors() as exc:
         raise map_hub_error(exc, hub, repo, filename) from None
-    etag = (meta.etag or "").strip('"').lower()
+    etag = _etag(meta.etag)
     return Remote(
         url=meta.location or url,
         size=meta.size,
-        sha256=etag if SHA256_RE.match(etag) else None,
+        sha256=etag if etag and SHA256_RE.match(etag) else None,
         commit=meta.commit_hash,
+        etag=etag,
     )
+
+
+def _etag(raw: str | None) -> str | None:
+    """An ETag without its quotes and weak marker, lowercased; None when there is none."""
+    value = (raw or "").strip().removeprefix("W/").strip('"').lower()
+    return value or None
 
 
 def url_info(url: str, hub: HubSettings) -> Remote:
@@ -102,11 +127,24 @@ def url_info(url: str, hub: HubSettings) -> Remote:
         meta = get_hf_file_metadata(url, token=False)
     except network_errors() as exc:
         raise map_hub_error(exc, hub, url, url) from None
-    return Remote(url=meta.location or url, size=meta.size, sha256=None, commit=None)
+    return Remote(url=meta.location or url, size=meta.size, sha256=None, commit=None, etag=_etag(meta.etag))
 
 
-def auth_headers(hub: HubSettings, send_token: bool = True) -> dict[str, str]:
-    """The hub's request headers (user agent; the token only when `send_token`)."""
+def _origin(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+
+
+def token_goes_to(url: str, hub: HubSettings) -> bool:
+    """The hub token may be sent to `url`: the hub (or mirror) the user named, or the hub's own hosts. A CDN or
+    any other host a redirect leads to never sees it."""
+    return _origin(url) in {_origin(hub.endpoint), *(_origin(h) for h in HUB_HOSTS)}
+
+
+def auth_headers(hub: HubSettings, url: str | None = None) -> dict[str, str]:
+    """The hub's request headers for `url` (user agent; the token only where `token_goes_to`; never for a plain
+    download, url None)."""
     from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # public, re-exported lazily
 
-    return dict(build_hf_headers(token=(hub.token or False) if send_token else False))
+    send = url is not None and token_goes_to(url, hub)
+    return dict(build_hf_headers(token=(hub.token or False) if send else False))

@@ -2,10 +2,11 @@
 
 `hf_hub_download` discards a partial file when a transfer fails, so a cut connection means
 starting over. We keep huggingface_hub for the protocol (URL building, HEAD metadata with the
-LFS sha256, auth headers, Range requests with in-call retries) and own the file handling:
-the partial bytes live under `.partial/` keyed by content hash, survive Ctrl-C and power cuts,
-are resumed with a Range request, verified (size, sha256, GGUF header) and only then renamed
-into place. One lock per file makes concurrent pulls of the same file safe.
+LFS sha256, auth headers, its HTTP client with retries on 429) and own the file handling:
+the partial bytes live under `.partial/` keyed by content hash or ETag, survive Ctrl-C and power
+cuts, are resumed with a Range request, hashed as they arrive, verified (size, sha256, GGUF
+header) and only then renamed into place, inside the models dir. One lock per file makes
+concurrent pulls of the same file safe.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from ..catalog import AssetModel, HubFile, LlmModel, Quant
 from ..errors import DownloadError, ModelFileError, OfflineError, UsageError
 from ..files import fsync_dir
 from ..gguf import check_gguf
+from ..names import relative_path
 from ..store import Installed, Store, now, sha256_tree
-from .archive import safe_extract_zip
+from .archive import safe_extract_zip, unpacked_limit
 from .fetch import Notify, PullOptions, fetch, gb
 from .hub import Remote, auth_headers, remote_info, url_info
 
 log = logging.getLogger(__name__)
 
 
-def _install_file(part: Path, target: Path) -> None:
+def _install_file(store: Store, part: Path, target: Path) -> None:
+    store.check_inside(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(part, target)
     fsync_dir(target.parent)
@@ -60,7 +63,14 @@ def _expected(quant: Quant | None, remote: Remote, label: str, notify: Notify) -
 
 
 def _safe_key(*parts: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._@-]+", "_", "@".join(parts))
+    return re.sub(r"[^A-Za-z0-9._@-]+", "_", "@".join(parts))[:200]
+
+
+def _partial_key(remote: Remote, *where: str) -> str:
+    """The name of a file's partial download: by what names its content (sha256, ETag), else by the commit it
+    was asked at, so a partial of one revision is never resumed with the bytes of another."""
+    content = remote.content_key or remote.commit or f"{remote.size}"
+    return _safe_key(content, *(w.replace("/", "_") for w in where))
 
 
 def pull_llm(
@@ -80,6 +90,7 @@ def pull_llm(
         target = store.hub_file(model.repo, model.file)
     if repo is None:
         raise UsageError(f"{model_id} has no download source")
+    store.check_inside(target)
     label = f"{model_id}:{qname}" if isinstance(model, LlmModel) else model.id
     found = store.find("llm", model_id, qname)
     if found and not opts.revision:
@@ -102,13 +113,12 @@ def pull_llm(
                 f"warning: {label} needs about {gb(int(remote.size * 1.1))} of memory to run; this machine "
                 f"has {gb(ram_bytes)}"
             )
-        headers = auth_headers(opts.hub)
         opts.notify(f"pulling {label} from {repo} ({gb(remote.size) if remote.size else 'size unknown'})")
         part, digest = fetch(
             store,
-            _safe_key(remote.sha256 or repo, filename.replace("/", "_")),
+            _partial_key(remote, repo, filename),
             remote,
-            headers,
+            auth_headers(opts.hub, remote.url),
             opts,
             filename.rsplit("/", 1)[-1],
             expect,
@@ -118,7 +128,7 @@ def pull_llm(
         except ModelFileError as exc:
             part.unlink(missing_ok=True)
             raise ModelFileError(f"{label}: the downloaded file is not a usable GGUF ({exc}); discarded") from None
-        _install_file(part, target)
+        _install_file(store, part, target)
         return store.record(
             Installed(
                 "llm",
@@ -166,7 +176,7 @@ def pull_asset(store: Store, asset: AssetModel, opts: PullOptions) -> Installed:
             f"{asset.id} is not installed and offline mode is on; run "
             f"'edge-assistant models pull {asset.id}' on a connected machine"
         )
-    target = store.asset_dir(asset)
+    target = store.check_inside(store.asset_dir(asset))
     with store.lock(
         _safe_key(asset.kind, asset.id), on_wait=lambda: opts.notify(f"waiting for another pull of {asset.id}")
     ):
@@ -215,25 +225,24 @@ def _pull_archive(store: Store, asset: AssetModel, staging: Path, opts: PullOpti
     opts.notify(f"pulling {asset.id} from {asset.url}")
     part, digest = fetch(
         store,
-        _safe_key(asset.id, "zip"),
+        _partial_key(remote, asset.id, "zip"),
         remote,
-        auth_headers(opts.hub, send_token=False),
+        auth_headers(opts.hub),
         opts,
         asset.url.rsplit("/", 1)[-1],
         asset.sha256,
     )
     unpacked = staging / "_unzip"
     try:
-        safe_extract_zip(part, unpacked)
+        safe_extract_zip(part, unpacked, max_bytes=unpacked_limit(asset.bytes or part.stat().st_size))
     except zipfile.BadZipFile:
         part.unlink(missing_ok=True)
         raise DownloadError(f"{asset.id}: the download is not a valid zip archive; discarded") from None
     except DownloadError:
         part.unlink(missing_ok=True)
         raise
-    root = (
-        unpacked / asset.archive_root if asset.archive_root and (unpacked / asset.archive_root).is_dir() else unpacked
-    )
+    inner = unpacked / relative_path(asset.archive_root, "archive_root") if asset.archive_root else None
+    root = inner if inner is not None and inner.is_dir() and not inner.is_symlink() else unpacked
     for child in root.iterdir():
         os.replace(child, staging / child.name)
     shutil.rmtree(unpacked)
@@ -250,16 +259,16 @@ def _pull_archive(store: Store, asset: AssetModel, staging: Path, opts: PullOpti
 
 def _pull_repo_files(store: Store, asset: AssetModel, staging: Path, opts: PullOptions) -> str | None:
     assert asset.repo
-    headers = auth_headers(opts.hub)
     commit = None
     for name in asset.files:
+        relative_path(name)
         remote = remote_info(asset.repo, name, opts.revision or asset.revision, opts.hub)
         commit = commit or remote.commit
         part, _ = fetch(
             store,
-            _safe_key(remote.sha256 or asset.id, name.replace("/", "_")),
+            _partial_key(remote, asset.id, name),
             remote,
-            headers,
+            auth_headers(opts.hub, remote.url),
             opts,
             name.rsplit("/", 1)[-1],
             remote.sha256,

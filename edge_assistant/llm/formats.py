@@ -10,8 +10,9 @@ import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import ModelFileError, UsageError
 from .options import Message
+from .template import ChatTemplate
 
 Render = Callable[[Sequence[Message]], str]
 
@@ -133,32 +134,36 @@ def family_for(arch: str, family: str | None = None) -> str:
     return ARCH_FAMILY.get(arch, "chatml")
 
 
-def template_render(template: str, family: str, eos_token: str) -> Render:
-    """Render with the model's own Jinja chat template (sandboxed), BOS left to the tokenizer."""
-    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-    formatter = Jinja2ChatFormatter(template=template, eos_token=eos_token, bos_token="")
+def template_render(template: str, family: str, eos_token: str, model: str = "the model") -> Render:
+    """Render with the model's own Jinja chat template (sandboxed and bounded, `llm/template.py`), BOS left to the
+    tokenizer. A template that does not parse or fails on a plain conversation is a ModelFileError now, at load."""
+    chat = ChatTemplate(template, model=model, eos_token=eos_token)
 
     def run(turns: Sequence[Message]) -> str:
-        result = formatter(messages=[{"role": m.role, "content": m.content} for m in turns])  # type: ignore[misc]
-        return str(result.prompt)
+        return chat.render([{"role": m.role, "content": m.content} for m in turns])
 
     def render(messages: Sequence[Message]) -> str:
-        if family == "gemma":
+        if family == "gemma" or not any(m.role == "system" for m in messages):
             return run(merge_system(messages))
-        prompt = run(messages)
+        try:
+            prompt = run(messages)
+        except ModelFileError:  # some templates refuse a system role (Mistral's): say it in the first user turn
+            return run(merge_system(messages))
         # Some templates (Phi-3 mini's) silently drop system messages: keep the instructions in the first user turn.
         if any(m.role == "system" and m.content.strip() not in prompt for m in messages):
             return run(merge_system(messages))
         return prompt
 
+    render([Message("system", "You are helpful."), Message("user", "Hello.")])
     return render
 
 
-def choose_format(template: str | None, arch: str, family: str | None = None, eos_token: str = "") -> ChatFormat:
-    """The model's template when present, the family's format otherwise."""
+def choose_format(
+    template: str | None, arch: str, family: str | None = None, eos_token: str = "", model: str = "the model"
+) -> ChatFormat:
+    """The model's template when present, the family's format otherwise (`model` names it in errors)."""
     fam = family_for(arch, family)
     stops = STOPS[fam] + ((eos_token,) if eos_token and eos_token not in STOPS[fam] else ())
     if template:
-        return ChatFormat(f"gguf:{fam}", fam, template_render(template, fam, eos_token), stops)
+        return ChatFormat(f"gguf:{fam}", fam, template_render(template, fam, eos_token, model), stops)
     return ChatFormat(fam, fam, FAMILY_RENDER[fam], stops)

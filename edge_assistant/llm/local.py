@@ -111,8 +111,12 @@ class LlamaCppBackend:
         self.load_seconds = time.perf_counter() - start
         self.context_length = self._llm.n_ctx()
         eos = self._token_text(self._llm.token_eos())
-        self.format = choose_format(info.chat_template, info.architecture, self.family, eos)
-        self.sampling = merge(from_gguf(info.metadata), self.catalog_sampling)
+        try:
+            self.format = choose_format(info.chat_template, info.architecture, self.family, eos, self.path.name)
+            self.sampling = merge(from_gguf(info.metadata), self.catalog_sampling)
+        except BaseException:
+            self.close()
+            raise
         log.info(
             "loaded %s in %.2fs: n_ctx=%d, format %s",
             self.path.name,

@@ -83,6 +83,31 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+class _KeyStaysHome(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but the API key goes only where it was meant to (the same host; http to https there)."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None:
+            (scheme, host, port), (to_scheme, to_host, to_port) = _origin(req.full_url), _origin(newurl)
+            upgrade = scheme == "http" and to_scheme == "https" and port == 80 and to_port == 443
+            if host != to_host or not ((scheme, port) == (to_scheme, to_port) or upgrade):
+                new.remove_header("Authorization")
+                log.info("redirected to %s: the API key is not sent there", to_host)
+        return new
+
+
+_warned: set[str] = set()
+"""Hosts already warned about a key sent in clear text."""
+
+
 def _context_from_metadata(entry: dict[str, Any]) -> int | None:
     """Context length from a /models entry: llama-server `meta`, vLLM `max_model_len`, or common spellings."""
     meta = _obj(entry.get("meta"))
@@ -119,7 +144,9 @@ class RemoteBackend:
         self._tokenize: str | None = None
         """Which tokenize endpoint works: "llama-server", "llama-cpp-python", "none"; None until tried."""
         host = urllib.parse.urlsplit(self.base_url).hostname or ""
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(host) else []
+        handlers: list[urllib.request.BaseHandler] = [_KeyStaysHome()]
+        if _is_loopback(host):
+            handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
 
     @property
@@ -131,6 +158,13 @@ class RemoteBackend:
 
     def open(self) -> None:
         """Check the server answers, pick the model and learn its context length."""
+        parts = urllib.parse.urlsplit(self.base_url)
+        host = parts.hostname or ""
+        if self.api_key and parts.scheme == "http" and not _is_loopback(host) and host not in _warned:
+            _warned.add(host)
+            log.warning(
+                "the API key goes to %s over plain http: anyone on the way can read it; use https", parts.netloc
+            )
         try:
             data = self._get_json(self.base_url + "/models")
         except _StatusError as e:

@@ -82,6 +82,11 @@ def check_memory(choice: Choice, machine: Machine, force: bool) -> None:
 def make_backend(store: Store, machine: Machine, settings: LlmSettings, verbose: bool = False) -> Backend:
     """The backend the settings ask for (not yet opened)."""
     if settings.backend == "remote":
+        if settings.offline:
+            raise UsageError(
+                "--backend remote sends prompts over the network, and offline mode is on (--offline, "
+                "EDGE_ASSISTANT_OFFLINE or HF_HUB_OFFLINE); use the local backend"
+            )
         if not settings.base_url:
             raise UsageError("--backend remote needs --base-url (e.g. http://desktop:8080/v1)")
         from .remote import RemoteBackend

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import TypeVar
 
 from ..audio.sources import AudioSource
+from ..offline import hub_offline
 from .events import Event
 
 M = TypeVar("M", bound="Mode")
 
 
 class Mode(ABC):
-    """`with mode: for event in mode.run(source): ...`; a failed open closes what it had opened."""
+    """`with mode: for event in mode.run(source): ...`; a failed open closes what it had opened. Inside, the hub
+    client is offline: a run mode never touches the network."""
+
+    _offline: AbstractContextManager[None]
 
     @abstractmethod
     def open(self) -> None:
@@ -28,12 +33,17 @@ class Mode(ABC):
         """Release what `open` took; safe to call after a partial open."""
 
     def __enter__(self: M) -> M:
+        self._offline = hub_offline()
+        self._offline.__enter__()
         try:
             self.open()
         except BaseException:
-            self.close()
+            self.__exit__()
             raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        try:
+            self.close()
+        finally:
+            self._offline.__exit__(None, None, None)

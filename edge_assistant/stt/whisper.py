@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 PRE_ROLL = 0.3
 """Seconds of audio kept before the detected start (soft onsets)."""
 POST_ROLL = 0.2
+REQUIRED = ("model.bin", "tokenizer.json")
+VOCABULARY = ("vocabulary.txt", "vocabulary.json")
 
 
 class WhisperRecognizer:
@@ -61,11 +63,23 @@ class WhisperRecognizer:
     def english_only(self) -> bool:
         return self.name.endswith(".en") or self.model_path.name.endswith(".en")
 
+    def check(self) -> None:
+        """The folder holds every file faster-whisper reads: without one it would fetch it from the network."""
+        if not (self.model_path / "model.bin").exists():
+            raise NotInstalledError(f"{self.model_path} is not a faster-whisper model folder (no model.bin)")
+        missing = [name for name in REQUIRED if not (self.model_path / name).is_file()]
+        if not any((self.model_path / name).is_file() for name in VOCABULARY):
+            missing.append(" or ".join(VOCABULARY))
+        if missing:
+            raise ModelFileError(
+                f"{self.model_path} is an incomplete faster-whisper model (missing {', '.join(missing)}); "
+                "pull it again or copy the whole folder"
+            )
+
     def open(self) -> None:
         if self._model is not None:
             return
-        if not (self.model_path / "model.bin").exists():
-            raise NotInstalledError(f"{self.model_path} is not a faster-whisper model folder (no model.bin)")
+        self.check()
         try:
             from faster_whisper import WhisperModel
         except ImportError:

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..audio.chunk import AudioChunk
+from ..files import is_stream
 from ..text import speakable
 from .output import SoundOut, trim_leading_silence, write_wav
 from .speaker import Speaker, Speech
@@ -89,11 +90,13 @@ class DeviceSink:
 
 @dataclass
 class WavSink:
-    """A WAV file holding every answer of the session so far, rewritten atomically after each turn."""
+    """A WAV file holding every answer of the session so far, rewritten atomically after each turn; a pipe or a
+    device (`/dev/stdout`, a FIFO) gets each turn as a WAV of its own instead."""
 
     path: Path
     pieces: list[Speech] = field(default_factory=list)
     audible = False
+    _sent: int = 0
 
     def open(self, rate: int) -> None:
         pass
@@ -106,8 +109,10 @@ class WavSink:
         return None
 
     def end_turn(self) -> None:
-        if self.pieces:
-            write_wav(self.pieces, self.path)
+        fresh = self.pieces[self._sent :] if is_stream(self.path) else self.pieces
+        if fresh:
+            write_wav(fresh, self.path)
+            self._sent = len(self.pieces)
 
     def close(self) -> None:
         pass

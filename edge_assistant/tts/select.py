@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from ..audio.devices import find_device
 from ..catalog import AssetModel
 from ..errors import AudioError, ModelFileError, NotInstalledError, UsageError
+from ..files import check_outputs
 from ..settings import SpeakSettings
 from ..store import Installed, Store
 from .delivery import DeviceSink, NullSink, SpeechSink, WavSink
@@ -127,11 +127,7 @@ def make_sink(speak: SpeakSettings, fallback: Path, notify: Callable[[str], None
     """--speak-to FILE, --no-speak, or the sound card (the `fallback` WAV file when there is none and
     speech was not asked for explicitly)."""
     if speak.speak_to is not None:
-        folder = speak.speak_to.expanduser().absolute().parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent  # write_wav creates the missing folders below it
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise UsageError(f"cannot write spoken answers to {speak.speak_to}: {folder} is not a writable folder")
+        check_outputs([("spoken answers", speak.speak_to)])
         return WavSink(speak.speak_to)
     if speak.speak is False:
         return NullSink()
