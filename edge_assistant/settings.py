@@ -99,6 +99,18 @@ class EndpointSettings:
     recognizer can start on the audio so far while the endpointer waits for the full trailing silence."""
 
 
+@dataclass(frozen=True)
+class WindowSettings:
+    """How a recording (a file, not a live source) is cut for transcription: long windows, each transcribed on
+    its own, cut at a quiet moment."""
+
+    length: float = 240.0
+    """Seconds of audio per window: longer is faster (fewer partial 30 s passes of Whisper) but holds more
+    audio in memory (16 kHz int16: 7.7 MB for 240 s)."""
+    search: float = 20.0
+    """The cut is the quietest tenth of a second in the last `search` seconds of a window."""
+
+
 VOICE_SILENCE = 0.5
 """Trailing silence that ends a question to the assistant: a conversation wants a quicker turn than notes."""
 

@@ -25,6 +25,8 @@ class Source:
     """Two seconds of audio, then the end."""
 
     name = "fake"
+    live = True
+    duration = None
 
     def check(self) -> None: ...
 

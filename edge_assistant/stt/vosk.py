@@ -10,6 +10,7 @@ from typing import Any
 
 from ..audio.chunk import RATE, AudioChunk
 from ..audio.endpoint import Endpointer
+from ..audio.windows import Window
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
 from .types import Utterance, Word
@@ -87,6 +88,11 @@ class VoskRecognizer:
         if words:
             start, end = words[0].start, words[-1].end
         return Utterance(text, start, end, final=True, words=words, language=self.language)
+
+    def transcribe_window(self, window: Window) -> Iterator[Utterance]:
+        """The final utterances of a window of a recording, streamed through a fresh recognizer (so the same
+        window always gives the same text)."""
+        return (u for u in self.stream(window.chunks()) if u.final)
 
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         rec = self._recognizer()

@@ -1,4 +1,5 @@
-"""Whisper (faster-whisper, CTranslate2 int8 on the CPU) on utterances cut by the endpointer."""
+"""Whisper (faster-whisper, CTranslate2 int8 on the CPU): live audio in utterances cut by the endpointer; a
+recording in long windows, segmented by faster-whisper itself (its VAD and 30 s passes)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy.typing as npt
 
 from ..audio.chunk import RATE, AudioChunk
 from ..audio.endpoint import Endpointer
+from ..audio.windows import Window
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
 from .types import Utterance, Word
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 PRE_ROLL = 0.3
 """Seconds of audio kept before the detected start (soft onsets)."""
 POST_ROLL = 0.2
+WINDOW_SEED = 0
 
 
 class WhisperRecognizer:
@@ -103,6 +106,34 @@ class WhisperRecognizer:
         start = words[0].start if words else offset + (spans[0][0] if spans else 0.0)
         end = words[-1].end if words else offset + min(length, spans[-1][1] if spans else length)
         return Utterance(text, start, end, final=True, words=tuple(words), language=info.language or language)
+
+    def transcribe_window(self, window: Window) -> Iterator[Utterance]:
+        """The segments of a window of a recording, each as soon as faster-whisper has it. Its VAD skips the
+        silences; the random generator of the temperature fallback is seeded per window, so the same window
+        always gives the same text (what makes a resumed run equal an uninterrupted one)."""
+        if self._model is None:
+            raise RuntimeError("recognizer is not open")
+        import ctranslate2
+
+        ctranslate2.set_random_seed(WINDOW_SEED)
+        segments, info = self._model.transcribe(
+            window.samples.astype(np.float32) / 32768.0,
+            language="en" if self.english_only else self.language,
+            beam_size=self.beam_size,
+            word_timestamps=self.word_timestamps,
+            vad_filter=True,
+        )
+        for segment in segments:
+            text = segment.text.strip()
+            if not text:
+                continue
+            words = tuple(
+                Word(w.word.strip(), window.start + float(w.start), window.start + float(w.end), float(w.probability))
+                for w in segment.words or []
+            )
+            start = words[0].start if words else window.start + float(segment.start)
+            end = words[-1].end if words else window.start + float(segment.end)
+            yield Utterance(text, start, end, final=True, words=words, language=info.language)
 
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         """Utterances cut by the endpointer. At a short pause the utterance so far is already transcribed on a
