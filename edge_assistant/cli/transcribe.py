@@ -14,7 +14,7 @@ from ..modes.events import Noted, Notice, Partial, Progress, Summarized
 from ..modes.parts import listening
 from ..modes.transcribe import Transcriber
 from ..notes import FORMATS, NoteWriter, format_for
-from ..settings import ListenSettings, LlmSettings
+from ..settings import ListenSettings, LlmSettings, WindowSettings
 from .common import App, backend, emit_json, json_option, listen_options, llm_options, pass_app, status
 from .live import GracefulStop, LiveDisplay
 from .progress import AudioBar
@@ -35,6 +35,13 @@ from .progress import AudioBar
     is_flag=True,
     help="Go on with an interrupted run: continue the notes file's last session after its last record.",
 )
+@click.option(
+    "--window",
+    type=click.FloatRange(10, 3600),
+    default=WindowSettings.length,
+    show_default=True,
+    help="Seconds of a recording transcribed at a time (longer: faster; shorter: less memory).",
+)
 @click.option("--summary", is_flag=True, help="Afterwards, bullet-point notes from the language model (Markdown).")
 @click.option("-q", "--quiet", is_flag=True, help="No status lines or progress bar on stderr (errors only).")
 @json_option
@@ -48,6 +55,7 @@ def transcribe(
     fmt: str | None,
     overwrite: bool,
     resume: bool,
+    window: float,
     summary: bool,
     quiet: bool,
     as_json: bool,
@@ -77,7 +85,7 @@ def transcribe(
     )
     summarizer = backend(app, llm) if summary else None
     display = LiveDisplay(echo_finals=output is not None and not quiet and not as_json)
-    mode = Transcriber(recognizer, writer, summarizer)
+    mode = Transcriber(recognizer, writer, summarizer, WindowSettings(length=window))
     show_bar = not source.live and not quiet and not as_json and sys.stderr.isatty()
     interrupted = False
     pieces = 0

@@ -18,6 +18,7 @@ from ..audio.endpoint import Endpointer
 from ..audio.windows import Window
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
+from .segments import utterances
 from .types import Utterance, Word
 
 log = logging.getLogger(__name__)
@@ -123,17 +124,9 @@ class WhisperRecognizer:
             word_timestamps=self.word_timestamps,
             vad_filter=True,
         )
-        for segment in segments:
-            text = segment.text.strip()
-            if not text:
-                continue
-            words = tuple(
-                Word(w.word.strip(), window.start + float(w.start), window.start + float(w.end), float(w.probability))
-                for w in segment.words or []
-            )
-            start = words[0].start if words else window.start + float(segment.start)
-            end = words[-1].end if words else window.start + float(segment.end)
-            yield Utterance(text, start, end, final=True, words=words, language=info.language)
+        yield from utterances(
+            segments, window.samples, window.start, self.endpoint.trailing_silence, info.language or None
+        )
 
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         """Utterances cut by the endpointer. At a short pause the utterance so far is already transcribed on a
