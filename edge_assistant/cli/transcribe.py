@@ -107,9 +107,11 @@ def transcribe(
                     if source.live and not quiet and not as_json:
                         display.partial(event.utterance)
                 elif isinstance(event, Noted):
-                    notes.append(_as_dict(event))
-                    with screen.above():
-                        display.final(event.utterance)
+                    if as_json and output is None:  # the notes go in the result
+                        notes.append(_as_dict(event))
+                    if not quiet and not as_json:
+                        with screen.above():
+                            display.final(event.utterance)
                 elif isinstance(event, Notice):
                     with screen.above():
                         say(event.text)
@@ -119,6 +121,8 @@ def transcribe(
                         say(f"summarised in {event.pieces} pieces, then the summaries together")
                     if event.path is not None:
                         say(f"summary -> {event.path}")
+            if bar is not None and bar.total and not stop.requested:
+                bar.advance(bar.total)  # the header's length may differ from the decoded one by a frame
         except KeyboardInterrupt:
             interrupted = True
         finally:
