@@ -138,7 +138,7 @@ class ListenSettings:
     """Where speech comes from and how it is recognised."""
 
     input_spec: str | None = None
-    """A WAV/FLAC file, '-' for raw 16 kHz s16le on stdin, or None for the microphone."""
+    """An audio or video file, "-" for raw 16 kHz s16le on stdin, or None for the microphone."""
     device: str | None = None
     """Microphone: index or name part; None for the default."""
     engine: str | None = None

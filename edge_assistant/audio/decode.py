@@ -68,7 +68,7 @@ def _pyav_info(path: Path) -> AudioInfo:
                 raise AudioError(f"{path} has no audio track")
             stream = container.streams.audio[0]
             rate = int(stream.codec_context.sample_rate or stream.rate or 0)
-            channels = int(stream.codec_context.channels or 0)
+            channels = int(stream.codec_context.channels or 0) or 1  # unknown until decoded: mixed down anyway
             seconds: float | None = None
             if stream.duration and stream.time_base:
                 seconds = float(stream.duration * stream.time_base)
