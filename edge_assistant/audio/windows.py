@@ -59,6 +59,8 @@ def windows(chunks: Iterable[AudioChunk], settings: WindowSettings | None = None
     failure: AudioError | None = None
     try:
         for chunk in chunks:
+            if not pieces:
+                start = round(chunk.start * RATE)  # the stream's clock, from its first chunk
             pieces.append(chunk.samples)
             held += len(chunk.samples)
             if held < length:
