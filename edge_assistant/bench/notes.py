@@ -182,6 +182,7 @@ def _clip_wers(recognizer: WhisperRecognizer, speech: Path) -> tuple[float, floa
     reference = " ".join(BENCH_SENTENCES)
     with tempfile.TemporaryDirectory() as tmp:
         _, text = _ours(recognizer, Meeting(speech, 0.0, reference), Path(tmp) / "n.jsonl")
+    recognizer.open()  # the mode closed it
     live = " ".join(u.text for u in recognizer.stream(FileSource(speech).chunks()) if u.final)
     return wer(reference, text), wer(reference, live)
 
@@ -214,7 +215,9 @@ def measure_notes(
             direct, direct_text = _direct(model, recognizer, meeting)
             figures.ours_s.append(ours)
             figures.direct_s.append(direct)
+            yield f"  transcribe {ours:.1f} s, faster-whisper directly {direct:.1f} s (ratio {ours / direct:.3f})"
         figures.ours_wer, figures.direct_wer = wer(meeting.reference, text), wer(meeting.reference, direct_text)
+        yield "word error rates on the bench's speech clips ..."
         figures.clips_wer_file, figures.clips_wer_live = _clip_wers(recognizer, speech)
         del model
         recognizer.close()
@@ -224,6 +227,7 @@ def measure_notes(
             if not path.exists():
                 make_meeting(path, length, clips)
             figures.peak_rss[f"{length:g}"] = peak_rss_of_transcribe(path, stt_model, folder / "peak.jsonl")
+            yield f"  peak RSS {figures.peak_rss[f'{length:g}'] / 2**20:.0f} MiB"
             if length != minutes[0]:
                 path.unlink()
     yield figures
