@@ -2,7 +2,8 @@
 
 A crash, Ctrl-C or power cut loses at most the utterance being spoken. An existing file is never
 overwritten unless asked: a new session is appended under a header (SRT/VTT cues continue after the
-last one, so players show both sessions in order).
+last one, so players show both sessions in order), or, with `resume`, the last session goes on after its
+last complete record.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from .errors import UsageError
 from .files import append_synced, open_append, truncate
+from .notes_tail import Record, parse_record, tail
 from .stt.types import Utterance
 
 FORMATS = ("txt", "md", "srt", "vtt", "jsonl")
@@ -69,8 +71,10 @@ class NoteWriter:
         overwrite: bool = False,
         source: str = "",
         echo: Callable[[str], None] | None = None,
+        resume: bool = False,
     ) -> None:
         self.path = path
+        self.resume = resume
         self.echo = echo
         self.fmt = fmt
         self.overwrite = overwrite
@@ -83,6 +87,13 @@ class NoteWriter:
         self._fd: int | None = None
         self._header_text = ""
         self._truncate = False
+        self._last: list[Record] = []
+        """With `resume`: the records of the session so far that share the latest start (new ones that
+        match them, or start earlier, are already in the file)."""
+        self.resumed_at = 0.0
+        """With `resume`: seconds into the input where the last record already written starts."""
+        self.resumed_texts: list[str] = []
+        """With `resume`: what the records of the session so far say."""
 
     # -- lifecycle ------------------------------------------------------------------------------
     def open(self) -> None:
@@ -96,6 +107,9 @@ class NoteWriter:
         if self.path.is_dir():
             raise UsageError(f"{self.path} is a folder; name a notes file")
         existing = self.path.is_file() and self.path.stat().st_size > 0 and not self.overwrite
+        if existing and self.resume:
+            self._open_resumed()
+            return
         if existing and self.fmt in ("srt", "vtt"):
             self._index, last_end = _last_cue(self.path.read_text(encoding="utf-8", errors="replace"))
             self._offset = last_end + SESSION_GAP if self._index else 0.0
@@ -105,6 +119,35 @@ class NoteWriter:
             raise UsageError(f"cannot write notes to {self.path}: {exc.strerror or exc}") from None
         self._truncate = not existing
         self._header_text = self._header(new_file=not existing)
+
+    def _open_resumed(self) -> None:
+        """Continue the last session: cut a torn last record, pick up the cue numbering and offset, and note
+        where the records end."""
+        assert self.path is not None
+        raw = self.path.read_bytes()
+        last = tail(self.fmt, raw)
+        if last.source and self.source and Path(last.source).name != Path(self.source).name:
+            raise UsageError(
+                f"the last session in {self.path} is of {last.source}, not {self.source}: resume it with that input"
+            )
+        text = raw[: last.keep].decode("utf-8", errors="replace")
+        if self.fmt == "vtt":
+            index, end = _last_cue(text[: last.session])
+            self._offset = end + SESSION_GAP if index else 0.0
+        if self.fmt == "srt":
+            self._index = _last_cue(text)[0]
+        self.resumed_texts = [r.text for r in last.records]
+        if last.records:
+            key = last.records[-1].key
+            self._last = [r for r in last.records if r.key == key]
+            self.resumed_at = max(0.0, key / 1000 - self._offset)
+        try:
+            self._fd = open_append(self.path)
+            if last.keep < len(raw):
+                os.ftruncate(self._fd, last.keep)
+                os.fsync(self._fd)
+        except OSError as exc:
+            raise UsageError(f"cannot write notes to {self.path}: {exc.strerror or exc}") from None
 
     def close(self) -> None:
         if self._fd is not None:
@@ -135,7 +178,7 @@ class NoteWriter:
             )
         return ""
 
-    def _record(self, u: Utterance, translation: str | None) -> str:
+    def _record(self, u: Utterance, translation: str | None, index: int) -> str:
         start, end = u.start + self._offset, u.end + self._offset
         text = u.text if translation is None else f"{u.text}\n{translation}"
         if self.fmt == "txt":
@@ -143,7 +186,7 @@ class NoteWriter:
         if self.fmt == "md":
             return f"- `{clock(start)[:8]}` {u.text}{'' if translation is None else chr(10) + '  ' + translation}\n"
         if self.fmt == "srt":
-            return f"{self._index}\n{clock(start, ',')} --> {clock(end, ',')}\n{text}\n\n"
+            return f"{index}\n{clock(start, ',')} --> {clock(end, ',')}\n{text}\n\n"
         if self.fmt == "vtt":
             return f"{clock(start)} --> {clock(end)}\n{text}\n\n"
         words = [
@@ -162,12 +205,30 @@ class NoteWriter:
             record["translation"] = translation
         return json.dumps(record, ensure_ascii=False) + "\n"
 
-    def write(self, u: Utterance, translation: str | None = None) -> None:
-        """Append one final utterance (with its translation, for an interpreter's transcript), durably."""
+    def write(self, u: Utterance, translation: str | None = None) -> bool:
+        """Append one final utterance (with its translation, for an interpreter's transcript), durably. False
+        when a resumed session already holds it."""
+        record = self._record(u, translation, self._index + 1)
+        if self._written(record):
+            return False
         self._index += 1
         self.count += 1
         self.words += len(u.text.split())
-        self._emit(self._record(u, translation))
+        self._emit(record)
+        return True
+
+    def _written(self, record: str) -> bool:
+        """Whether a resumed session already holds this record (it starts before the last one there, or is
+        one of the last ones). The first new record ends the comparison."""
+        if not self._last:
+            return False
+        parsed = parse_record(self.fmt, record)
+        if parsed is not None and (
+            parsed.key < self._last[-1].key or any(parsed == r for r in self._last if r.key == parsed.key)
+        ):
+            return True
+        self._last = []
+        return False
 
     def append_text(self, text: str) -> None:
         """Append free text (a summary) as is."""

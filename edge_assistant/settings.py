@@ -114,6 +114,18 @@ pause to think in the middle of a sentence."""
 
 
 @dataclass(frozen=True)
+class WindowSettings:
+    """How a recording (a file, not a live source) is cut for transcription: long windows, each transcribed on
+    its own, cut at a quiet moment."""
+
+    length: float = 240.0
+    """Seconds of audio per window: longer is faster (fewer partial 30 s passes of Whisper) but holds more
+    audio in memory (16 kHz int16: 7.7 MB for 240 s)."""
+    search: float = 20.0
+    """The cut is the quietest tenth of a second in the last `search` seconds of a window."""
+
+
+@dataclass(frozen=True)
 class LlmSettings:
     """Which language model to run, and how."""
 
@@ -149,7 +161,7 @@ class ListenSettings:
     """Where speech comes from and how it is recognised."""
 
     input_spec: str | None = None
-    """A WAV/FLAC file, '-' for raw 16 kHz s16le on stdin, or None for the microphone."""
+    """An audio or video file, "-" for raw 16 kHz s16le on stdin, or None for the microphone."""
     device: str | None = None
     """Microphone: index or name part; None for the default."""
     engine: str | None = None

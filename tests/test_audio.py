@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -99,3 +100,35 @@ def test_endless_noise_is_cut_at_the_maximum_length() -> None:
 def test_a_click_is_not_speech() -> None:
     audio = np.concatenate([np.zeros(RATE, dtype=np.int16), tone(0.05), np.zeros(RATE, dtype=np.int16)])
     assert _feed(Endpointer(), audio) == []
+
+
+def test_windows_are_cut_at_the_quietest_moment_and_the_same_from_any_cut() -> None:
+    from edge_assistant.audio.windows import Window, windows
+    from edge_assistant.settings import WindowSettings
+
+    rng = np.random.default_rng(1)
+    loud = (rng.standard_normal(RATE * 65) * 3000).astype(np.int16)
+    for quiet in (8.0, 19.0, 36.0, 53.0):  # pauses a quarter second long
+        loud[int(quiet * RATE) : int((quiet + 0.25) * RATE)] = 0
+    settings = WindowSettings(length=20.0, search=5.0)
+    cut = list(windows(Window(loud, 0.0).chunks(), settings))
+    # each cut is in the pause within the last 5 s of its window (not the one at 8 s)
+    assert [w.start for w in cut] == pytest.approx([0.0, 19.15, 36.15, 53.15], abs=0.06)
+    assert np.array_equal(np.concatenate([w.samples for w in cut]), loud)
+    # from the start of the second window, the windows are the same
+    again = list(windows(Window(loud[len(cut[0].samples) :], cut[0].end).chunks(), settings))
+    assert [(w.start, len(w.samples)) for w in again] == [(w.start, len(w.samples)) for w in cut[1:]]
+
+
+def test_windows_keep_the_audio_read_before_a_decoding_error() -> None:
+    from edge_assistant.audio.windows import windows
+
+    def broken() -> Iterator[AudioChunk]:
+        yield AudioChunk(tone(1.0), 0.0)
+        raise AudioError("x.m4a is damaged after 1.0 s")
+
+    got = []
+    with pytest.raises(AudioError, match="damaged"):
+        for window in windows(broken()):
+            got.append(window)
+    assert len(got) == 1 and len(got[0].samples) == RATE

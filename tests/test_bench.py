@@ -54,3 +54,17 @@ def test_listener_gaps_are_read_from_one_recording(tmp_path: Path) -> None:
     soundfile.write(wav, audio, rate, subtype="PCM_16")
     placed = [(Clip("q1", 0.5, 1.5), 0.8), (Clip("q2", 0.5, 2.0), 4.9)]
     assert [round(g, 2) for g in _gaps(wav, placed)] == [0.4, 0.3]
+
+
+@pytest.mark.timeout(900)
+def test_bench_notes_compares_with_faster_whisper_and_measures_memory() -> None:
+    args = ["bench", "--json", "-r", "1", "--only", "notes", "--notes-minutes", "0.5", "--notes-minutes", "1"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    notes = json.loads(result.stdout)["notes"]
+    assert notes["audio_s"] == 30 and len(notes["ours_s"]) == len(notes["direct_s"]) == 1
+    assert notes["ours_rtf"] > 0 and notes["direct_rtf"] > 0 and notes["ratio"] > 0
+    assert 0 <= notes["ours_wer"] < 0.2 and 0 <= notes["direct_wer"] < 0.2
+    assert notes["clips_wer_file"] < 0.2 and notes["clips_wer_live"] < 0.2
+    peaks = notes["peak_rss_bytes"]
+    assert set(peaks) == {"0.5", "1"} and all(50 * 2**20 < b < 2**31 for b in peaks.values())

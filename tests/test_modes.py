@@ -27,6 +27,8 @@ class Source:
     """Two seconds of audio, then the end."""
 
     name = "fake"
+    live = True
+    duration = None
 
     def check(self) -> None: ...
 
@@ -174,3 +176,29 @@ def test_the_transcriber_writes_each_utterance_as_it_ends(tmp_path: Path) -> Non
     assert seen == [2, 3]  # the session header line, then one line per utterance
     assert mode.stats.utterances == 2 and mode.stats.words == 4
     assert "General Kenobi." in notes.read_text()
+
+
+def test_a_long_transcript_is_summarised_in_pieces_that_fit_the_context() -> None:
+    from edge_assistant.modes.summary import summarize
+
+    class Small(Backend):
+        context_length = 600
+
+        def __init__(self) -> None:
+            super().__init__("- the team agreed on the plan")
+            self.sizes: list[int] = []
+
+        def stream(
+            self, messages: Sequence[Message], options: GenerationOptions, reply: Reply
+        ) -> Generator[str, None, None]:
+            self.sizes.append(self.count_tokens(messages) + options.max_tokens)
+            yield from super().stream(messages, options, reply)
+
+    transcript = [f"Line {i} of the meeting is about topic number {i}." for i in range(400)]  # 4000 words
+    backend = Small()
+    summary = summarize(backend, transcript)
+    assert summary.pieces >= 7 and summary.text == "- the team agreed on the plan"
+    assert max(backend.sizes) <= backend.context_length, "every prompt and its answer fit the context"
+    firsts = backend.asked[: summary.pieces]
+    assert "\n".join(firsts).count("Line ") == 400, "no line of the transcript is left out"
+    assert len(backend.asked) > summary.pieces, "then the summaries were summarised"

@@ -1,4 +1,4 @@
-"""Where audio comes from: a WAV/FLAC file, raw 16 kHz s16le on stdin, or a microphone.
+"""Where audio comes from: an audio file, raw 16 kHz s16le on stdin, or a microphone.
 
 Every source yields AudioChunks of 16 kHz mono int16, whatever it reads (files at any rate, stereo,
 devices that only offer 44.1/48 kHz are converted).
@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from ..errors import AudioError, UsageError, first_line
 from .chunk import RATE, AudioChunk
+from .decode import AudioInfo, blocks, probe
 from .devices import find_device, load_sounddevice, supported_rates
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,17 @@ class AudioSource(Protocol):
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def live(self) -> bool:
+        """True when audio arrives as it is spoken (utterances are endpointed and filed as they end); False for
+        a recording read as fast as it decodes (long windows)."""
+        ...
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds of audio when known beforehand (a file), else None."""
+        ...
 
     def check(self) -> None:
         """Fail now, with a clear message, if the source cannot deliver (missing file, no microphone)."""
@@ -80,15 +92,34 @@ def _chunked(samples: npt.NDArray[np.int16], start: float = 0.0) -> Iterator[Aud
 
 @dataclass
 class FileSource:
-    """A WAV/FLAC/OGG file at any rate and channel count. `realtime` paces chunks like a live source."""
+    """An audio file of any common format, rate and channel count, decoded in blocks (memory does not grow
+    with its length). `realtime` paces chunks like a live source."""
 
     path: Path
     realtime: bool = False
     stopped: threading.Event = field(default_factory=threading.Event)
+    _info: AudioInfo | None = field(default=None, repr=False)
 
     @property
     def name(self) -> str:
         return str(self.path)
+
+    @property
+    def live(self) -> bool:
+        """A file is live only when paced in real time."""
+        return self.realtime
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds of audio, as the header says (None when it does not)."""
+        return self.info.seconds
+
+    @property
+    def info(self) -> AudioInfo:
+        if self._info is None:
+            self.check()
+        assert self._info is not None
+        return self._info
 
     def check(self) -> None:
         if not self.path.exists():
@@ -97,37 +128,47 @@ class FileSource:
             raise UsageError(f"{self.path} is a folder, not an audio file")
         if self.path.stat().st_size == 0:
             raise AudioError(f"{self.path} is empty")
-        import soundfile
-
-        try:
-            soundfile.info(str(self.path))
-        except (RuntimeError, soundfile.LibsndfileError) as exc:
-            raise AudioError(f"cannot read {self.path} as audio ({first_line(exc)}); use WAV, FLAC or OGG") from None
+        self._info = probe(self.path)
 
     def read(self) -> npt.NDArray[np.int16]:
-        """The whole file as 16 kHz mono int16."""
-        self.check()
-        import soundfile
-
-        try:
-            data, rate = soundfile.read(str(self.path), dtype="int16", always_2d=True)
-        except (RuntimeError, soundfile.LibsndfileError) as exc:
-            raise AudioError(f"cannot read {self.path} as audio ({first_line(exc)}); use WAV, FLAC or OGG") from None
-        if len(data) == 0:
+        """The whole file as 16 kHz mono int16 (for short clips: this holds it all in memory)."""
+        chunks = [c.samples for c in self.chunks()]
+        if not chunks:
             raise AudioError(f"{self.path} holds no audio samples")
-        mono = to_mono_int16(data)
-        return Resampler(int(rate))(mono, last=True)
+        return np.concatenate(chunks)
+
+    def _samples(self) -> Iterator[npt.NDArray[np.int16]]:
+        info = self.info
+        resample = Resampler(info.rate)
+        for block in blocks(self.path, info):
+            out = resample(to_mono_int16(block))
+            if len(out):
+                yield out
+        tail = resample(np.zeros(0, dtype=np.int16), last=True)
+        if len(tail):
+            yield tail
 
     def chunks(self) -> Generator[AudioChunk, None, None]:
         began = time.monotonic()
-        for chunk in _chunked(self.read()):
-            if self.stopped.is_set():
-                return
-            if self.realtime:
-                delay = began + chunk.end - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            yield chunk
+        step = int(RATE * CHUNK_SECONDS)
+        pending = np.zeros(0, dtype=np.int16)
+        position = 0
+        for samples in self._samples():
+            pending = np.concatenate([pending, samples]) if len(pending) else samples
+            usable = len(pending) - len(pending) % step
+            for i in range(0, usable, step):
+                if self.stopped.is_set():
+                    return
+                chunk = AudioChunk(pending[i : i + step], (position + i) / RATE)
+                if self.realtime:
+                    delay = began + chunk.end - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                yield chunk
+            position += usable
+            pending = pending[usable:]
+        if len(pending) and not self.stopped.is_set():
+            yield AudioChunk(pending, position / RATE)
 
     def close(self) -> None:
         """Stop after the current chunk."""
@@ -141,6 +182,10 @@ class RawSource:
     stream: BinaryIO | None = None
     name: str = "stdin"
     stopped: threading.Event = field(default_factory=threading.Event)
+
+    live = True
+    """A pipe may be a recorder: utterances are filed as they end."""
+    duration = None
 
     def check(self) -> None:
         pass
@@ -176,6 +221,9 @@ class MicSource:
     Construct cheaply; the stream opens when `chunks()` starts, so the recognizer can be loaded first.
     Overflows (audio the machine could not keep up with) are reported through `on_overflow`.
     """
+
+    live = True
+    duration = None
 
     def __init__(
         self,

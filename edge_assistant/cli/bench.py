@@ -193,7 +193,42 @@ def _record(app: App, machine: dict[str, Any], threads: int, bandwidth: float, r
     status(f"measurements kept in {target} (models recommend uses them)")
 
 
-SECTIONS = ("llm", "stt", "voice")
+def _notes_section(app: App, rounds: int, minutes: tuple[float, ...]) -> dict[str, Any] | None:
+    from ..bench.notes import NotesFigures, measure_notes
+    from ..bench.stt import bench_speech
+    from ..modes.parts import recognizer_for
+    from ..stt.whisper import WhisperRecognizer
+
+    listen = ListenSettings(engine="whisper")
+    recognizer = recognizer_for(app.store, app.machine, listen)
+    if not isinstance(recognizer, WhisperRecognizer):
+        return None
+    speech = bench_speech(app.paths.home / "cache" / "bench")
+    for item in measure_notes(recognizer, recognizer.name, speech, rounds, minutes):
+        if isinstance(item, NotesFigures):
+            return item.as_dict()
+        status(item)
+    return None
+
+
+def _print_notes(n: dict[str, Any]) -> None:
+    click.echo(
+        f"\nNotes from a recording ({n['model']}, {n['threads']} threads, int8, beam 5, VAD; a meeting-like "
+        f"{n['audio_s'] / 60:.0f} min 48 kHz stereo WAV; medians of {len(n['ours_s'])} interleaved rounds)"
+    )
+    click.echo(
+        f"- transcribe: RTF {n['ours_rtf']:.3f} | faster-whisper directly: RTF {n['direct_rtf']:.3f} -> "
+        f"ratio {n['ratio']:.3f}; WER {n['ours_wer']:.1%} | {n['direct_wer']:.1%}"
+    )
+    peaks = ", ".join(f"{m} min {b / 2**20:.0f} MiB" for m, b in n["peak_rss_bytes"].items())
+    click.echo(f"- peak RSS of transcribe: {peaks}")
+    click.echo(
+        f"- WER on the bench's speech clips: {n['clips_wer_file']:.1%} as a recording (long windows), "
+        f"{n['clips_wer_live']:.1%} through the live path (utterances)"
+    )
+
+
+SECTIONS = ("llm", "stt", "voice", "notes")
 
 
 @click.command()
@@ -209,6 +244,14 @@ SECTIONS = ("llm", "stt", "voice")
 @click.option("--threads", type=click.IntRange(1, 256), help="Threads [default: physical cores].")
 @click.option("-r", "--repetitions", type=click.IntRange(1, 50), default=5, show_default=True)
 @click.option("--native/--no-native", default=True, show_default=True, help="Compare with llama.cpp's llama-bench.")
+@click.option(
+    "--notes-minutes",
+    type=click.FloatRange(0.1, 600),
+    multiple=True,
+    default=(10.0, 60.0),
+    show_default=True,
+    help="Recording lengths for the notes section (the first is also the speed comparison's).",
+)
 @json_option
 @pass_app
 def bench(
@@ -219,10 +262,12 @@ def bench(
     threads: int | None,
     repetitions: int,
     native: bool,
+    notes_minutes: tuple[float, ...],
     as_json: bool,
 ) -> None:
     """Measure the language models (load, prompt and generation speed, time to first token, memory, against
-    llama.cpp itself) and speech recognition (real-time factor, delay of the final text)."""
+    llama.cpp itself), speech recognition (real-time factor, delay of the final text), the voice loop, and notes
+    from long recordings (speed against faster-whisper itself, peak memory, word error rate)."""
     threads = threads or app.machine.physical_cores
     wanted = set(sections or (("llm",) if synthetic and not models else SECTIONS))
     twins = prepare(app.store.catalog, synthetic, threads, status) if synthetic and "llm" in wanted else []
@@ -243,8 +288,9 @@ def bench(
     voice = _voice_section(app, models[0] if models else None) if "voice" in wanted else None
     if twins and llm_rows:
         _record(app, machine, threads, bandwidth, [r for r in llm_rows if r.get("twin_of")])
+    notes = _notes_section(app, min(repetitions, 3), notes_minutes) if "notes" in wanted else None
     if as_json:
-        emit_json({"machine": machine, "llm": llm_rows, "stt": stt_rows, "voice": voice})
+        emit_json({"machine": machine, "llm": llm_rows, "stt": stt_rows, "voice": voice, "notes": notes})
         return
     click.echo(
         f"machine: {app.machine.arch}, {app.machine.physical_cores} cores ({app.machine.feature_line()}); "
@@ -256,3 +302,5 @@ def bench(
         _print_stt(stt_rows)
     if voice:
         _print_voice(voice)
+    if notes:
+        _print_notes(notes)

@@ -219,7 +219,8 @@ def listen_options(
             "--input",
             "input_spec",
             metavar="FILE|-",
-            help="A WAV/FLAC file, or - for raw 16 kHz s16le on stdin [default: the microphone].",
+            help="An audio or video file (wav, flac, mp3, m4a, mp4, webm, opus, ...), or - for raw 16 kHz s16le on "
+            "stdin [default: the microphone].",
         ),
         click.option("-d", "--device", envvar="EDGE_ASSISTANT_DEVICE", help="Microphone: index or name part."),
         click.option("--engine", type=click.Choice(["vosk", "whisper"]), help="Speech engine [default: by model]."),

@@ -59,6 +59,16 @@ class Noted:
 
 
 @dataclass(frozen=True)
+class Progress:
+    """How far through a recording the work is."""
+
+    done: float
+    """Seconds of the input transcribed (or skipped, when resuming)."""
+    total: float | None
+    """Seconds of the input, when known."""
+
+
+@dataclass(frozen=True)
 class Translated:
     """An utterance and its translation (printed, filed and spoken by then)."""
 
@@ -72,6 +82,9 @@ class Summarized:
 
     text: str
     path: Path | None
+    pieces: int = 1
+    """Parts of the transcript summarised one by one (each fits the model's context) before the summary of
+    their summaries."""
 
 
-Event = Notice | Partial | Heard | Asked | AnswerText | Answered | Noted | Translated | Summarized
+Event = Notice | Partial | Heard | Asked | AnswerText | Answered | Noted | Progress | Translated | Summarized

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from ..audio.chunk import AudioChunk
+from ..audio.windows import Window
 from .types import Utterance
 
 
@@ -37,4 +38,9 @@ class Recognizer(Protocol):
 
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         """Partials (final=False) as speech goes on, a final per utterance; the last one when the audio ends."""
+        ...
+
+    def transcribe_window(self, window: Window) -> Iterator[Utterance]:
+        """Final utterances of one window of a recording, transcribed on its own (nothing carried over from
+        the window before): the same window gives the same utterances."""
         ...

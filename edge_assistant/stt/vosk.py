@@ -10,6 +10,7 @@ from typing import Any
 
 from ..audio.chunk import RATE, AudioChunk
 from ..audio.endpoint import Endpointer
+from ..audio.windows import Window
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
 from .recognizer import TurnEnd
@@ -94,6 +95,11 @@ class VoskRecognizer:
         """The words so far, after the silence heard since, end the speaker's turn."""
         silence = endpointer.silence
         return self.turn_end is not None and bool(words) and self.turn_end(words, silence)
+
+    def transcribe_window(self, window: Window) -> Iterator[Utterance]:
+        """The final utterances of a window of a recording, streamed through a fresh recognizer (so the same
+        window always gives the same text)."""
+        return (u for u in self.stream(window.chunks()) if u.final)
 
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         rec = self._recognizer()

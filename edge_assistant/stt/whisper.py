@@ -1,4 +1,5 @@
-"""Whisper (faster-whisper, CTranslate2 int8 on the CPU) on utterances cut by the endpointer."""
+"""Whisper (faster-whisper, CTranslate2 int8 on the CPU): live audio in utterances cut by the endpointer; a
+recording in long windows, segmented by faster-whisper itself (its VAD and 30 s passes)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ import numpy.typing as npt
 
 from ..audio.chunk import RATE, AudioChunk
 from ..audio.endpoint import Endpointer
+from ..audio.windows import Window
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
 from .recognizer import TurnEnd
+from .segments import utterances
+from .short_window import transcribe_short
 from .types import Utterance, Word
-from .window import transcribe_window
 
 log = logging.getLogger(__name__)
 PRE_ROLL = 0.3
@@ -26,6 +29,7 @@ PRE_ROLL = 0.3
 POST_ROLL = 0.2
 REQUIRED = ("model.bin", "tokenizer.json")
 VOCABULARY = ("vocabulary.txt", "vocabulary.json")
+WINDOW_SEED = 0
 
 
 class WhisperRecognizer:
@@ -100,7 +104,7 @@ class WhisperRecognizer:
             raise RuntimeError("recognizer is not open")
         language = "en" if self.english_only else self.language
         if self.short_window:
-            return self._transcribe_window(samples, offset, language)
+            return self._transcribe_short(samples, offset, language)
         audio = samples.astype(np.float32) / 32768.0
         segments, info = self._model.transcribe(
             audio,
@@ -126,13 +130,33 @@ class WhisperRecognizer:
         end = words[-1].end if words else offset + min(length, spans[-1][1] if spans else length)
         return Utterance(text, start, end, final=True, words=tuple(words), language=info.language or language)
 
-    def _transcribe_window(
+    def _transcribe_short(
         self, samples: npt.NDArray[np.int16], offset: float, language: str | None
     ) -> Utterance | None:
-        found = transcribe_window(self._model, samples, language)
+        found = transcribe_short(self._model, samples, language)
         if not found.speech:
             return None
         return Utterance(found.text, offset, offset + len(samples) / RATE, final=True, language=found.language)
+
+    def transcribe_window(self, window: Window) -> Iterator[Utterance]:
+        """The segments of a window of a recording, each as soon as faster-whisper has it. Its VAD skips the
+        silences; the random generator of the temperature fallback is seeded per window, so the same window
+        always gives the same text (what makes a resumed run equal an uninterrupted one)."""
+        if self._model is None:
+            raise RuntimeError("recognizer is not open")
+        import ctranslate2
+
+        ctranslate2.set_random_seed(WINDOW_SEED)
+        segments, info = self._model.transcribe(
+            window.samples.astype(np.float32) / 32768.0,
+            language="en" if self.english_only else self.language,
+            beam_size=self.beam_size,
+            word_timestamps=self.word_timestamps,
+            vad_filter=True,
+        )
+        yield from utterances(
+            segments, window.samples, window.start, self.endpoint.trailing_silence, info.language or None
+        )
 
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         """Utterances cut by the endpointer. At a short pause the utterance so far is already transcribed on a

@@ -50,7 +50,7 @@ def window_seconds(samples: int) -> float:
     return float(min(FULL_WINDOW, max(MIN_WINDOW, math.ceil(samples / RATE + PADDING))))
 
 
-def transcribe_window(model: Any, samples: npt.NDArray[np.int16], language: str | None) -> WindowText:
+def transcribe_short(model: Any, samples: npt.NDArray[np.int16], language: str | None) -> WindowText:
     """Greedy transcription of one utterance (16 kHz) by a faster-whisper `WhisperModel` in a short window.
 
     `language` None detects it (multilingual models); English-only models are always English.
