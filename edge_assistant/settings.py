@@ -178,3 +178,33 @@ class AssistantSettings:
     """Stop after this many answers; None: until the input ends."""
     log: Path | None = None
     """Append every turn to this JSONL file."""
+
+
+WYOMING_ADDRESS = "tcp://127.0.0.1:10300"
+"""Where `serve --wyoming` listens without an address (the port Home Assistant's speech services use)."""
+OPENAI_ADDRESS = "127.0.0.1:8080"
+"""Where `serve --openai` listens without an address (the port of llama.cpp's own server)."""
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What `serve` listens on, and how much it accepts."""
+
+    wyoming: str | None = None
+    """tcp://HOST:PORT of the Wyoming server; None: no Wyoming server."""
+    openai: str | None = None
+    """HOST:PORT of the OpenAI-compatible HTTP API; None: no HTTP API."""
+    api_key: str | None = None
+    """Bearer key every HTTP request must carry; required when the HTTP API listens beyond loopback."""
+    queue: int = 4
+    """Requests that may wait for a busy model; one more is refused (HTTP 429, a Wyoming error)."""
+    max_body_mb: float = 25.0
+    """Largest HTTP request body (an uploaded recording), in MiB."""
+    max_audio_seconds: float = 600.0
+    """Longest audio one request may send to the recognizer."""
+    max_text_chars: int = 4096
+    """Longest text one request may ask to be spoken."""
+    max_event_bytes: int = 1 << 20
+    """Largest Wyoming event (JSON data or payload), in bytes."""
+    grace: float = 30.0
+    """Seconds requests in flight get to finish when the server is stopped."""

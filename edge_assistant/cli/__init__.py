@@ -68,10 +68,11 @@ def _register() -> None:
     from .devices import devices
     from .doctor import doctor
     from .models import models
+    from .serve import serve
     from .transcribe import transcribe
     from .translate import translate
 
-    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor):
+    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor, serve):
         main.add_command(command)
 
 
