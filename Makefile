@@ -39,7 +39,9 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# the Wyoming services `bench --only serve` compares with: wyoming-faster-whisper, wyoming-piper
 bench: bench-native
+	$(PY) -m pip install -q -e '.[all,dev,bench]'
 	$(BIN)/edge-assistant bench
 
 # llama.cpp's own llama-bench, built once from the same source and flags as llama-cpp-python

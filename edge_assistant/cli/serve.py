@@ -6,11 +6,9 @@ import logging
 
 import click
 
-from ..errors import UsageError
+from ..errors import NotInstalledError, UsageError
 from ..modes.parts import backend_for
 from ..serve.address import parse_address
-from ..serve.engines import Engines
-from ..serve.server import Server
 from ..settings import OPENAI_ADDRESS, WYOMING_ADDRESS, ListenSettings, LlmSettings, ServeSettings
 from .common import App, grouped, pass_app, status
 
@@ -142,6 +140,14 @@ def serve(
         )
     _ = listen.language_code  # an unknown language fails now, before anything loads
     backend_for(app.store, app.machine, llm, verbose=app.verbose)  # a missing model fails now, too
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+
+        from ..serve.engines import Engines
+        from ..serve.server import Server
+    except ImportError as exc:
+        raise NotInstalledError(f"serve needs the {exc.name} package: pip install 'edge-assistant[serve]'") from None
     logging.getLogger("edge_assistant.serve").setLevel(logging.DEBUG if app.verbose else logging.INFO)
     engines = Engines(app.store, app.machine, listen, llm, settings, voice=voice, verbose=app.verbose)
     server = Server(engines, settings, notify=status, verbose=app.verbose)

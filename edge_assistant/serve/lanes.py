@@ -8,9 +8,14 @@ event), and an admitted one waits its turn in order.
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 from types import TracebackType
+from typing import TypeVar
 
 from ..errors import BusyError
+
+T = TypeVar("T")
 
 
 class Lane:
@@ -22,6 +27,18 @@ class Lane:
         self.admitted = 0
         """Requests running or waiting."""
         self._lock = asyncio.Lock()
+        self.model = threading.Lock()
+        """Held by the worker thread that uses the model: a worker still finishing after its request was dropped
+        (a client gone mid-answer) keeps the next one waiting, so two never run the model at once."""
+
+    def holding(self, work: Callable[[], T]) -> Callable[[], T]:
+        """`work` made to run with the model held (in a worker thread)."""
+
+        def held() -> T:
+            with self.model:
+                return work()
+
+        return held
 
     def admit(self) -> Turn:
         """A place in the queue, or BusyError when it is full. Synchronous, so a refusal never waits."""

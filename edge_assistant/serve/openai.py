@@ -5,13 +5,14 @@ expect; errors come back in OpenAI's shape (`{"error": {"message", "type", "code
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -118,17 +119,22 @@ class BodyLimit:
 
 
 class TurnResponse(StreamingResponse):
-    """A streamed answer that gives its model's turn back however the stream ends (even unstarted)."""
+    """A streamed answer that stops its work and gives its model's turn back however the stream ends (done, the
+    client gone, never started): the model is free only once the worker has stopped using it."""
 
-    def __init__(self, content: AsyncIterator[str | bytes], turn: Turn, media_type: str) -> None:
+    def __init__(self, content: AsyncGenerator[str | bytes, None], turn: Turn, media_type: str) -> None:
         super().__init__(content, media_type=media_type)
+        self.content = content
         self.turn = turn
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self.turn.release()
+            try:
+                await self.content.aclose()
+            finally:
+                self.turn.release()
 
 
 # -- requests ---------------------------------------------------------------------------------------------
@@ -266,10 +272,10 @@ def create_app(engines: Engines, settings: ServeSettings) -> FastAPI:
         name = slot.part.name
         if not body.stream:
             async with turn:
-                await asyncio.to_thread(lambda: "".join(slot.part.stream(messages, options, reply)))
+                await asyncio.to_thread(slot.lane.holding(lambda: "".join(slot.part.stream(messages, options, reply))))
             return JSONResponse(_completion(ident, name, reply))
         usage = body.stream_options is not None and body.stream_options.include_usage
-        pieces = iterate_in_thread(lambda: slot.part.stream(messages, options, reply))
+        pieces = iterate_in_thread(lambda: slot.part.stream(messages, options, reply), slot.lane.model)
         return TurnResponse(_sse(ident, name, turn, pieces, reply, usage), turn, "text/event-stream")
 
     @app.post("/v1/audio/transcriptions", dependencies=guarded)
@@ -289,7 +295,9 @@ def create_app(engines: Engines, settings: ServeSettings) -> FastAPI:
             await asyncio.to_thread(_save, file, path)
             async with slot.lane.admit():
                 done = await asyncio.to_thread(
-                    _recognize_file, slot.part, path, settings.max_audio_seconds, words, language
+                    slot.lane.holding(
+                        lambda: _recognize_file(slot.part, path, settings.max_audio_seconds, words, language)
+                    )
                 )
         log.info("transcribed %.1f s of audio: %s", done.seconds, done.text[:80])
         if fmt == "json":
@@ -312,9 +320,9 @@ def create_app(engines: Engines, settings: ServeSettings) -> FastAPI:
         turn = slot.lane.admit()
         if fmt == "wav":
             async with turn:
-                pieces = await asyncio.to_thread(lambda: list(sentences(slot.part, text)))
+                pieces = await asyncio.to_thread(slot.lane.holding(lambda: list(sentences(slot.part, text))))
             return Response(wav_bytes(pieces), media_type="audio/wav")
-        chunks = iterate_in_thread(lambda: sentences(slot.part, text))
+        chunks = iterate_in_thread(lambda: sentences(slot.part, text), slot.lane.model)
         return TurnResponse(_pcm_stream(turn, chunks), turn, "audio/pcm")
 
     return app
@@ -387,11 +395,11 @@ def _chunk(ident: str, model: str, delta: dict[str, Any], finish: str | None = N
 
 
 async def _sse(
-    ident: str, model: str, turn: Turn, pieces: AsyncIterator[str], reply: Reply, usage: bool
-) -> AsyncIterator[str]:
+    ident: str, model: str, turn: Turn, pieces: AsyncGenerator[str, None], reply: Reply, usage: bool
+) -> AsyncGenerator[str, None]:
     """Server-sent events of a streamed chat completion, in OpenAI's shape, ending with [DONE]."""
     try:
-        async with turn:
+        async with turn, contextlib.aclosing(pieces):
             yield _chunk(ident, model, {"role": "assistant", "content": ""})
             async for piece in pieces:
                 yield _chunk(ident, model, {"content": piece})
@@ -405,9 +413,9 @@ async def _sse(
     yield "data: [DONE]\n\n"
 
 
-async def _pcm_stream(turn: Turn, pieces: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+async def _pcm_stream(turn: Turn, pieces: AsyncGenerator[Any, None]) -> AsyncGenerator[bytes, None]:
     """Raw 16-bit PCM at 24 kHz, sentence by sentence as each is ready."""
-    async with turn:
+    async with turn, contextlib.aclosing(pieces):
         async for speech in pieces:
             yield pcm(at_rate(speech, PCM_RATE))
 

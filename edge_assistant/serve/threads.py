@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 _END = object()
 
 
-async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]:
-    """Items of `make()` as the thread produces them. Leaving the loop early (a client gone, a cancelled task)
-    stops the thread at its next item and closes the generator there, so a generation stops with it."""
+async def iterate_in_thread(
+    make: Callable[[], Iterator[T]], lock: threading.Lock | None = None
+) -> AsyncGenerator[T, None]:
+    """Items of `make()` as the thread produces them (holding `lock` while it works). Leaving the loop early (a
+    client gone, a cancelled task) stops the thread at its next item and closes the generator there, so a
+    generation stops with it."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
     stop = threading.Event()
@@ -22,6 +26,10 @@ async def iterate_in_thread(make: Callable[[], Iterator[T]]) -> AsyncIterator[T]
         loop.call_soon_threadsafe(queue.put_nowait, item)
 
     def work() -> None:
+        with lock or contextlib.nullcontext():
+            produce()
+
+    def produce() -> None:
         try:
             items = make()
             try:

@@ -320,7 +320,7 @@ class WyomingHandler(AsyncEventHandler):
         slot = await self.engines.recognizer(request.language, request.name)
         session = AsrSession(slot.part, fmt, self.settings.max_audio_seconds)
         turn = slot.lane.admit()
-        task = asyncio.create_task(_in_turn(turn, lambda: asyncio.to_thread(session.run)))
+        task = asyncio.create_task(_in_turn(turn, lambda: asyncio.to_thread(slot.lane.holding(session.run))))
         self._listening = _Listening(session, task, request.language)
         self._skip_audio = False
         await self.write_event(TranscriptStart(language=request.language).event())
@@ -374,7 +374,7 @@ class WyomingHandler(AsyncEventHandler):
             slot = await self._voice(request.voice)
             started = False
             async with slot.lane.admit():
-                async for speech in iterate_in_thread(lambda: sentences(slot.part, text)):
+                async for speech in iterate_in_thread(lambda: sentences(slot.part, text), slot.lane.model):
                     if not started:
                         await self.write_event(AudioStart(rate=speech.rate, width=2, channels=1).event())
                         started = True
@@ -430,7 +430,7 @@ class WyomingHandler(AsyncEventHandler):
             return
         started = False
         async with slot.lane.admit():
-            async for speech in iterate_in_thread(lambda: sentences(slot.part, text)):
+            async for speech in iterate_in_thread(lambda: sentences(slot.part, text), slot.lane.model):
                 if not started:
                     await self.write_event(AudioStart(rate=speech.rate, width=2, channels=1).event())
                     started = True
@@ -456,7 +456,7 @@ class WyomingHandler(AsyncEventHandler):
                 reply = Reply()
                 answer = {"conversation_id": conversation_id} if conversation_id else None
                 await self.write_event(HandledStart(context=answer).event())
-                async for piece in iterate_in_thread(lambda: conversation.ask(text, reply)):
+                async for piece in iterate_in_thread(lambda: conversation.ask(text, reply), chat.lane.model):
                     await self.write_event(HandledChunk(text=piece).event())
             await self.write_event(Handled(text=reply.text.strip(), context=answer).event())
             await self.write_event(HandledStop().event())
