@@ -110,3 +110,12 @@ def wait_until(check: object, timeout: float = 30.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("timed out")
+
+
+def refused(port: int, host: str = "127.0.0.1") -> bool:
+    """Nothing accepts connections on the port any more."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False

@@ -134,6 +134,8 @@ def serve(
         max_audio_seconds=max_audio_seconds,
         max_body_mb=max_body_mb,
     )
+    if wyoming:
+        parse_address(wyoming, "tcp")
     if openai and not parse_address(openai, "http").loopback and not settings.api_key:
         raise UsageError(
             f"the HTTP API on {openai} would be open to the network: set --api-key (or EDGE_ASSISTANT_API_KEY)"
