@@ -95,27 +95,31 @@ class BodyLimit:
             await too_large(scope, receive, send)
             return
         received = 0
-        started = False
+        started = refused = False
 
         async def limited() -> Message:
-            nonlocal received
+            """The body; past the limit the client gets its 413 and the app sees a client that went away."""
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise TooLargeError("body")
+                    refused = True
+                    if not started:
+                        await too_large(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
         async def tracked(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 was the answer
             started = started or message["type"] == "http.response.start"
             await send(message)
 
-        try:
-            await self.app(scope, limited, tracked)
-        except TooLargeError:
-            if not started:
-                await too_large(scope, receive, send)
+        await self.app(scope, limited, tracked)
 
 
 class TurnResponse(StreamingResponse):
