@@ -125,7 +125,9 @@ def test_a_spoken_question_gives_its_transcript(served: tuple[int, int, Served])
 
 
 @pytest.mark.parametrize(("rate", "width", "channels"), [(44100, 2, 2), (8000, 1, 1), (48000, 4, 2), (22050, 2, 1)])
-def test_audio_in_any_format_is_converted(served: tuple[int, int, Served], rate: int, width: int, channels: int) -> None:
+def test_audio_in_any_format_is_converted(
+    served: tuple[int, int, Served], rate: int, width: int, channels: int
+) -> None:
     samples = FileSource(QUESTION).read()
     events = exchange(served[0], pcm_events(samples, rate, width, channels), ("transcript-stop",))
     assert "capital of france" in Transcript.from_event(events[-2]).text.lower(), events[-2]
@@ -139,7 +141,9 @@ def test_a_language_without_a_model_is_refused_and_the_next_request_served(serve
     assert "capital of france" in Transcript.from_event(events[-1]).text.lower()
 
 
-def test_text_gives_audio_that_our_recognizer_reads_back(served: tuple[int, int, Served], ears: WhisperRecognizer) -> None:
+def test_text_gives_audio_that_our_recognizer_reads_back(
+    served: tuple[int, int, Served], ears: WhisperRecognizer
+) -> None:
     text = "Please remind me to call my sister tomorrow evening."
     events = exchange(served[0], [Synthesize(text=text).event()], ("audio-stop",))
     assert events[0].type == "audio-start" and events[-1].type == "audio-stop"
@@ -149,9 +153,7 @@ def test_text_gives_audio_that_our_recognizer_reads_back(served: tuple[int, int,
     assert "call my sister tomorrow" in heard, heard
 
 
-def test_streamed_text_is_spoken_sentence_by_sentence(
-    served: tuple[int, int, Served], ears: WhisperRecognizer
-) -> None:
+def test_streamed_text_is_spoken_sentence_by_sentence(served: tuple[int, int, Served], ears: WhisperRecognizer) -> None:
     pieces = ["The meeting was moved ", "to Thursday. Turn off the", " lights in the kitchen", "."]
     events = exchange(
         served[0],

@@ -30,7 +30,7 @@ QUESTION = ROOT / "edge_assistant" / "data" / "question.wav"
 
 
 def test_nothing_to_serve_is_a_usage_error() -> None:
-    code, out, err = run("serve")
+    code, _, err = run("serve")
     assert code == 2 and "nothing to serve" in err and len(err.strip().splitlines()) == 1
 
 
