@@ -63,6 +63,20 @@ def test_a_taken_port_fails_before_the_models_load(tmp_path: Path) -> None:
     assert proc.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: the port is in use"
 
 
+def test_doctor_says_whether_the_ports_are_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    free = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("EDGE_ASSISTANT_WYOMING", f"tcp://127.0.0.1:{taken.getsockname()[1]}")
+        monkeypatch.setenv("EDGE_ASSISTANT_OPENAI", f"127.0.0.1:{free}")
+        _, out, _ = run("doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(out)}
+    assert not checks["Wyoming port"]["ok"] and "in use" in checks["Wyoming port"]["detail"]
+    assert "EDGE_ASSISTANT_WYOMING" in checks["Wyoming port"]["fix"]
+    assert checks["HTTP API port"]["ok"] and str(free) in checks["HTTP API port"]["detail"]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_sigterm_finishes_the_answer_in_flight(tmp_path: Path) -> None:
