@@ -208,3 +208,6 @@ class ServeSettings:
     """Largest Wyoming event (JSON data or payload), in bytes."""
     grace: float = 30.0
     """Seconds requests in flight get to finish when the server is stopped."""
+    silence: float = 0.35
+    """Seconds of silence that end an utterance inside a request: each is recognised as soon as it ends, so when
+    the audio stops only the last (already started at its first short pause) is left."""

@@ -49,6 +49,13 @@ serve_listen_options = grouped(
         click.option("--engine", type=click.Choice(["vosk", "whisper"]), help="Speech engine [default: by model]."),
         click.option("--stt-model", envvar="EDGE_ASSISTANT_STT_MODEL", help="Default speech model id or folder."),
         click.option("--language", help="Default spoken language (ISO code) [default: English]."),
+        click.option(
+            "--silence",
+            type=click.FloatRange(0.1, 10),
+            default=ServeSettings.silence,
+            show_default=True,
+            help="Seconds of silence that end an utterance within a request (each is recognised as it ends).",
+        ),
     ],
 )
 

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from ..errors import BusyError
+from .memory import give_back
 
 T = TypeVar("T")
 
@@ -36,7 +37,10 @@ class Lane:
 
         def held() -> T:
             with self.model:
-                return work()
+                try:
+                    return work()
+                finally:
+                    give_back()
 
         return held
 

@@ -19,6 +19,7 @@ from ..settings import ServeSettings
 from .address import Address, bind, parse_address
 from .chats import Chats
 from .engines import Engines
+from .memory import give_back, limit_arenas
 from .wyoming import LINE_LIMIT, WyomingHandler
 
 log = logging.getLogger(__name__)
@@ -71,11 +72,13 @@ class Server:
 
     def open(self) -> None:
         """Bind the ports (now, so a taken one fails before minutes of loading), then load the models."""
+        limit_arenas()
         if self.wyoming is not None:
             self._sockets["wyoming"] = bind(self.wyoming)
         if self.openai is not None:
             self._sockets["openai"] = bind(self.openai)
         self.engines.open(self.notify)
+        give_back()
 
     def close(self) -> None:
         for sock in self._sockets.values():

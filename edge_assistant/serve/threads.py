@@ -8,6 +8,8 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TypeVar
 
+from .memory import give_back
+
 T = TypeVar("T")
 _END = object()
 
@@ -28,6 +30,7 @@ async def iterate_in_thread(
     def work() -> None:
         with lock or contextlib.nullcontext():
             produce()
+        give_back()
 
     def produce() -> None:
         try:
