@@ -132,7 +132,7 @@ def _print_voice(v: dict[str, Any]) -> None:
     )
 
 
-def _serve_section(app: App) -> list[dict[str, Any]]:
+def _serve_section(app: App, repetitions: int) -> list[dict[str, Any]]:
     from ..bench.serve import make_clips, measure_serve, ours, peers
     from ..modes.parts import speaker_for
     from ..stt.select import choose_stt
@@ -148,8 +148,9 @@ def _serve_section(app: App) -> list[dict[str, Any]]:
         status("wyoming-faster-whisper and wyoming-piper are not installed (make bench installs them): ours alone")
     else:
         services.append(peer)
-    status("measuring the Wyoming services in real time (about two minutes) ...")
-    return [f.summary() for f in measure_serve(services, clips, app.paths.home, notify=status)]
+    status("measuring the Wyoming services in real time (a minute or two each) ...")
+    rounds = 1 if repetitions == 1 else 2
+    return [f.summary() for f in measure_serve(services, clips, app.paths.home, rounds, notify=status)]
 
 
 def _print_serve(rows: list[dict[str, Any]]) -> None:
@@ -206,7 +207,7 @@ def bench(
     llm_rows = _llm_section(app, models, threads, repetitions, native, bandwidth) if "llm" in wanted else []
     stt_rows = _stt_section(app) if "stt" in wanted else []
     voice = _voice_section(app, models[0] if models else None) if "voice" in wanted else None
-    serve_rows = _serve_section(app) if "serve" in wanted else []
+    serve_rows = _serve_section(app, repetitions) if "serve" in wanted else []
     if as_json:
         emit_json({"machine": machine, "llm": llm_rows, "stt": stt_rows, "voice": voice, "serve": serve_rows})
         return
