@@ -208,6 +208,8 @@ class ServeSettings:
     """Largest Wyoming event (JSON data or payload), in bytes."""
     grace: float = 30.0
     """Seconds requests in flight get to finish when the server is stopped."""
+    idle: float = 30.0
+    """Seconds a Wyoming client may send nothing in the middle of a request (holding a model) before it is dropped."""
     silence: float = 0.35
     """Seconds of silence that end an utterance inside a request: each is recognised as soon as it ends, so when
     the audio stops only the last (already started at its first short pause) is left."""

@@ -27,9 +27,11 @@ from edge_assistant.stt.whisper import WhisperRecognizer
 from edge_assistant.tts.output import resample
 from tests.helpers import ROOT, TEMPLATE_TOKENS, run
 from tests.serving import Served, free_port, read_back, read_back_file, whisper
+from tests.speech import synth_espeak, with_silence
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 QUESTION = ROOT / "edge_assistant" / "data" / "question.wav"
+KOREAN = "안녕하세요 저는 학생입니다 오늘 날씨가 좋네요"
 TIMEOUT = 120.0
 
 
@@ -131,6 +133,22 @@ def test_audio_in_any_format_is_converted(
     samples = FileSource(QUESTION).read()
     events = exchange(served[0], pcm_events(samples, rate, width, channels), ("transcript-stop",))
     assert "capital of france" in Transcript.from_event(events[-2]).text.lower(), events[-2]
+
+
+def test_korean_goes_to_the_vosk_model_and_streams_its_partial_words(
+    served: tuple[int, int, Served], tmp_path: Path
+) -> None:
+    spoken = with_silence([synth_espeak(KOREAN, tmp_path / "ko.wav", voice="ko")], tmp_path / "ko-padded.wav")
+    events = exchange(
+        served[0],
+        [Transcribe(language="ko").event(), *pcm_events(FileSource(spoken).read(), RATE)],
+        ("transcript-stop",),
+    )
+    transcript = Transcript.from_event(events[-2])
+    assert transcript.language == "ko" and transcript.text
+    chunks = [e.data["text"] for e in events if e.type == "transcript-chunk"]
+    assert len(chunks) >= 2, chunks  # words while the audio was being recognised, not one text at the end
+    assert transcript.text.startswith("".join(chunks).strip())
 
 
 def test_a_language_without_a_model_is_refused_and_the_next_request_served(served: tuple[int, int, Served]) -> None:

@@ -398,3 +398,81 @@ def test_keys_bodies_and_bad_requests() -> None:
         too_long = http.post("/v1/chat/completions", json=long, headers=auth)
         assert too_long.status_code == 400 and too_long.json()["error"]["code"] == "context_length_exceeded"
         assert http.get("/v1/models", headers=auth).status_code == 200  # still serving
+
+
+# -- the Wyoming handler with a fake recognizer ----------------------------------------------------------------
+@dataclass
+class FakeSpeechEngines:
+    lane: Lane = field(default_factory=lambda: Lane("fake", 0))
+
+    def offers(self) -> list[Offer]:
+        return [Offer("fake-stt", "stt", "fake", ("en",))]
+
+    async def recognizer(self, language: str | None = None, model: str | None = None) -> Slot[Any]:
+        return Slot(FakeRecognizer(["hello world!"] * 1000), self.lane)
+
+
+def wyoming_exchange(settings: ServeSettings, send: list[Any], engines: FakeSpeechEngines, until: str) -> list[Any]:
+    """Serve one connection with a WyomingHandler; send the events; read until an event of type `until`."""
+    from wyoming.client import AsyncTcpClient
+
+    from edge_assistant.serve.chats import Chats
+    from edge_assistant.serve.wyoming import WyomingHandler
+
+    async def go() -> list[Any]:
+        async def connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            chats = Chats(None, "")  # type: ignore[arg-type]
+            await WyomingHandler(reader, writer, engines, chats, settings).run()  # type: ignore[arg-type]
+
+        server = await asyncio.start_server(connect, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        got = []
+        async with AsyncTcpClient("127.0.0.1", port, read_timeout=10) as client:
+            for event in send:
+                await client.write_event(event.event())
+            while (event := await client.read_event()) is not None:
+                got.append(event)
+                if event.type == until:
+                    break
+        server.close()
+        return got
+
+    return asyncio.run(go())
+
+
+def test_a_client_silent_in_the_middle_of_a_request_is_dropped_and_frees_the_model() -> None:
+    from wyoming.audio import AudioChunk as Chunk
+    from wyoming.audio import AudioStart
+
+    engines = FakeSpeechEngines()
+    pcm = np.zeros(1600, dtype="<i2").tobytes()
+    events = wyoming_exchange(
+        ServeSettings(idle=0.3),
+        [AudioStart(rate=RATE, width=2, channels=1), Chunk(rate=RATE, width=2, channels=1, audio=pcm)],
+        engines,
+        "error",
+    )
+    assert events[0].type == "transcript-start"
+    assert events[-1].type == "error" and events[-1].data["code"] == "timeout"
+    assert engines.lane.admitted == 0
+
+
+def test_too_long_audio_gets_an_error_and_the_rest_is_ignored() -> None:
+    from wyoming.audio import AudioChunk as Chunk
+    from wyoming.audio import AudioStart, AudioStop
+    from wyoming.info import Describe
+
+    engines = FakeSpeechEngines()
+    second = np.zeros(RATE, dtype="<i2").tobytes()
+    chunks = [Chunk(rate=RATE, width=2, channels=1, audio=second) for _ in range(3)]
+    events = wyoming_exchange(
+        ServeSettings(max_audio_seconds=2, idle=0.5),
+        [AudioStart(rate=RATE, width=2, channels=1), *chunks, AudioStop(), Describe()],
+        engines,
+        "info",
+    )
+    types = [e.type for e in events]
+    assert types[0] == "transcript-start" and "error" in types and types[-1] == "info", types
+    error = events[types.index("error")]
+    assert error.data["code"] == "too-large" and "longer than 2 s" in error.data["text"]
+    assert "transcript" not in types and engines.lane.admitted == 0

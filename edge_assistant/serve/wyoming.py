@@ -233,8 +233,14 @@ class WyomingHandler(AsyncEventHandler):
         self._is_running = True
         try:
             while self._is_running and not (self.closing and not self.in_request):
+                waiting = self.settings.idle if self.in_request else None
                 try:
-                    event = await read_event(self.reader, self.settings.max_event_bytes)
+                    event = await asyncio.wait_for(read_event(self.reader, self.settings.max_event_bytes), waiting)
+                except TimeoutError:
+                    message = f"no event for {self.settings.idle:g} s in the middle of a request: dropped"
+                    log.info("wyoming: %s", message)
+                    await self.write_event(Error(text=message, code="timeout").event())
+                    break
                 except BadEvent as exc:
                     log.info("wyoming: %s", exc)
                     await self.write_event(Error(text=str(exc), code="bad-event").event())
