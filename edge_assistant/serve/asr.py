@@ -34,25 +34,30 @@ class StableText:
     utterance once it is final. Chunks only ever add to what was sent (a streamed transcript cannot be unsaid);
     the final transcript is the authority when a recognizer changed its mind."""
 
+    AGREE = 3
+    """Partial results a word must have kept, unchanged and in place, before it is streamed."""
+
     def __init__(self) -> None:
         self.sent: list[str] = []
         """Words of the current utterance already streamed."""
-        self._previous: list[str] = []
+        self._recent: list[list[str]] = []
         self._any = False
 
     def partial(self, text: str) -> str:
         words = text.split()
+        self._recent = [*self._recent[-(self.AGREE - 1) :], words]
+        if len(self._recent) < self.AGREE:
+            return ""
         stable = 0
-        for a, b in zip(words, self._previous, strict=False):
-            if a != b:
+        for column in zip(*self._recent, strict=False):
+            if len(set(column)) != 1:
                 break
             stable += 1
-        self._previous = words
         return self._extend(words[: min(stable, len(words) - 1)])
 
     def final(self, text: str) -> str:
         out = self._extend(text.split())
-        self.sent, self._previous = [], []
+        self.sent, self._recent = [], []
         return out
 
     def _extend(self, words: list[str]) -> str:

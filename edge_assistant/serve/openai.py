@@ -27,6 +27,7 @@ from .. import __version__
 from ..audio.chunk import AudioChunk
 from ..audio.sources import FileSource
 from ..errors import (
+    AudioError,
     BusyError,
     ContextOverflowError,
     EdgeError,
@@ -435,7 +436,10 @@ def _recognize_file(
 ) -> Recognized:
     """The whole recording recognised (no longer than `max_seconds`), word times when asked for."""
     source = FileSource(path)
-    source.check()
+    try:
+        source.check()
+    except (AudioError, UsageError):
+        raise UsageError("the uploaded file is not audio this server reads: send WAV, FLAC or OGG") from None
     seconds = 0.0
 
     def capped() -> Iterator[AudioChunk]:
