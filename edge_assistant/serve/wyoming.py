@@ -323,7 +323,9 @@ class WyomingHandler(AsyncEventHandler):
         self.in_request = True
         request = self._transcribe or Transcribe()
         self._transcribe = None
-        slot = await self.engines.recognizer(request.language, request.name)
+        # a name that is not an installed speech model (a program's name, another service's model) is no choice
+        installed = {o.id for o in self.engines.offers() if o.kind == "stt"}
+        slot = await self.engines.recognizer(request.language, request.name if request.name in installed else None)
         session = AsrSession(slot.part, fmt, self.settings.max_audio_seconds)
         turn = slot.lane.admit()
         task = asyncio.create_task(_in_turn(turn, lambda: asyncio.to_thread(slot.lane.holding(session.run))))
