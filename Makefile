@@ -39,7 +39,9 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# the Wyoming services `bench --only serve` compares with: wyoming-faster-whisper, wyoming-piper
 bench: bench-native
+	$(PY) -m pip install -q -e '.[all,dev,bench]'
 	$(BIN)/edge-assistant bench
 
 # The five seed families at their real shapes (synthetic twins, built once into ~/.cache/edge-assistant/twins),

@@ -57,3 +57,11 @@ class ContextOverflowError(EdgeError):
 
 class AudioError(EdgeError):
     """An audio input or output problem: no device, no PortAudio, unreadable file."""
+
+
+class BusyError(EdgeError):
+    """A model is busy and its queue is full: try again shortly."""
+
+
+class TooLargeError(UsageError):
+    """A request is larger than the server accepts (body, audio length, text length)."""

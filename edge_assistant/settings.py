@@ -223,3 +223,38 @@ class AssistantSettings:
     echo_cancel: bool = False
     """The sound server removes the assistant's voice from the microphone (audio/echo.py): listen while it
     speaks, and let a person who talks over it stop it (barge-in by voice), instead of gating the microphone."""
+
+
+WYOMING_ADDRESS = "tcp://127.0.0.1:10300"
+"""Where `serve --wyoming` listens without an address (the port Home Assistant's speech services use)."""
+OPENAI_ADDRESS = "127.0.0.1:8080"
+"""Where `serve --openai` listens without an address (the port of llama.cpp's own server)."""
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What `serve` listens on, and how much it accepts."""
+
+    wyoming: str | None = None
+    """tcp://HOST:PORT of the Wyoming server; None: no Wyoming server."""
+    openai: str | None = None
+    """HOST:PORT of the OpenAI-compatible HTTP API; None: no HTTP API."""
+    api_key: str | None = None
+    """Bearer key every HTTP request must carry; required when the HTTP API listens beyond loopback."""
+    queue: int = 4
+    """Requests that may wait for a busy model; one more is refused (HTTP 429, a Wyoming error)."""
+    max_body_mb: float = 25.0
+    """Largest HTTP request body (an uploaded recording), in MiB."""
+    max_audio_seconds: float = 600.0
+    """Longest audio one request may send to the recognizer."""
+    max_text_chars: int = 4096
+    """Longest text one request may ask to be spoken."""
+    max_event_bytes: int = 1 << 20
+    """Largest Wyoming event (JSON data or payload), in bytes."""
+    grace: float = 30.0
+    """Seconds requests in flight get to finish when the server is stopped."""
+    idle: float = 30.0
+    """Seconds a Wyoming client may send nothing in the middle of a request (holding a model) before it is dropped."""
+    silence: float = 0.35
+    """Seconds of silence that end an utterance inside a request: each is recognised as soon as it ends, so when
+    the audio stops only the last (already started at its first short pause) is left."""

@@ -2,7 +2,7 @@
 # Install the Debian packages edge-assistant uses, when running as root with apt and they are missing.
 # Not root: print the command to run instead and go on (everything but audio still works).
 set -eu
-PKGS="libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins cmake"
+PKGS="libportaudio2 espeak-ng sox pulseaudio pulseaudio-utils libasound2-plugins cmake iproute2"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -68,3 +68,15 @@ def test_bench_notes_compares_with_faster_whisper_and_measures_memory() -> None:
     assert notes["clips_wer_file"] < 0.2 and notes["clips_wer_live"] < 0.2
     peaks = notes["peak_rss_bytes"]
     assert set(peaks) == {"0.5", "1"} and all(50 * 2**20 < b < 2**31 for b in peaks.values())
+
+
+@pytest.mark.timeout(1200)
+def test_bench_serve_measures_our_wyoming_server() -> None:
+    result = CliRunner().invoke(main, ["bench", "--json", "-r", "1", "--only", "serve"])
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["serve"]
+    assert rows[0]["name"].startswith("edge-assistant serve") and rows[0]["processes"] == 1
+    for row in rows:  # the peers too, where `make bench` installed them
+        assert len(row["transcript_s"]) == 5 and len(row["first_audio_s"]) == 3
+        assert 0 < row["transcript_mean_s"] <= row["transcript_p95_s"] and row["first_audio_median_s"] > 0
+        assert row["wer"] < 0.2 and row["memory_mib"] > 50

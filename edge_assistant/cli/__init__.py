@@ -72,11 +72,12 @@ def _register() -> None:
     from .devices import devices
     from .doctor import doctor
     from .models import models
+    from .serve import serve
     from .transcribe import transcribe
     from .translate import translate
     from .twin import twin
 
-    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor, twin):
+    for command in (models, ask, chat, assistant, translate, transcribe, devices, bench, doctor, twin, serve):
         main.add_command(command)
 
 

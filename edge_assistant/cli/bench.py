@@ -228,7 +228,44 @@ def _print_notes(n: dict[str, Any]) -> None:
     )
 
 
-SECTIONS = ("llm", "stt", "voice", "notes")
+def _serve_section(app: App, repetitions: int) -> list[dict[str, Any]]:
+    from ..bench.serve import make_clips, measure_serve, ours, peers
+    from ..modes.parts import speaker_for
+    from ..stt.select import choose_stt
+
+    cache = app.paths.home / "cache" / "bench"
+    speaker = speaker_for(app.store, app.machine, None, "en")
+    clips = make_clips(cache, speaker)
+    whisper, _, _ = choose_stt(app.store, "whisper", None, "en")
+    voice = getattr(speaker, "model_path", None)
+    services = [ours(app.paths.home)]
+    peer = peers(whisper, voice, app.machine.physical_cores, cache / "peers") if voice else None
+    if peer is None:
+        status("wyoming-faster-whisper and wyoming-piper are not installed (make bench installs them): ours alone")
+    else:
+        services.append(peer)
+    status("measuring the Wyoming services in real time (a minute or two each) ...")
+    rounds = 1 if repetitions == 1 else 2
+    return [f.summary() for f in measure_serve(services, clips, app.paths.home, rounds, notify=status)]
+
+
+def _print_serve(rows: list[dict[str, Any]]) -> None:
+    from ..bench.serve import TAIL
+
+    click.echo(
+        f"\nServing over Wyoming (Whisper tiny.en int8 beam 5, Piper en_US joe medium; clips of 2-12 s streamed in "
+        f"real time, ending with {TAIL:g} s of silence; services take turns)"
+    )
+    for r in rows:
+        click.echo(
+            f"- {r['name']}: transcript {r['transcript_mean_s'] * 1000:.0f} ms after the end of the audio (mean; "
+            f"p95 {r['transcript_p95_s'] * 1000:.0f} ms; WER {r['wer']:.1%}), first audio chunk "
+            f"{r['first_audio_median_s'] * 1000:.0f} ms after the text (median), memory "
+            f"{r['memory_mib']:.0f} MiB in {r['processes']} process{'es' if r['processes'] > 1 else ''}"
+        )
+
+
+SECTIONS = ("llm", "stt", "voice", "notes", "serve")
 
 
 @click.command()
@@ -266,8 +303,9 @@ def bench(
     as_json: bool,
 ) -> None:
     """Measure the language models (load, prompt and generation speed, time to first token, memory, against
-    llama.cpp itself), speech recognition (real-time factor, delay of the final text), the voice loop, and notes
-    from long recordings (speed against faster-whisper itself, peak memory, word error rate)."""
+    llama.cpp itself), speech recognition (real-time factor, delay of the final text), the voice loop, notes
+    from long recordings (speed against faster-whisper itself, peak memory, word error rate) and serving over
+    Wyoming (against wyoming-faster-whisper and wyoming-piper)."""
     threads = threads or app.machine.physical_cores
     wanted = set(sections or (("llm",) if synthetic and not models else SECTIONS))
     twins = prepare(app.store.catalog, synthetic, threads, status) if synthetic and "llm" in wanted else []
@@ -289,8 +327,11 @@ def bench(
     if twins and llm_rows:
         _record(app, machine, threads, bandwidth, [r for r in llm_rows if r.get("twin_of")])
     notes = _notes_section(app, min(repetitions, 3), notes_minutes) if "notes" in wanted else None
+    serve_rows = _serve_section(app, repetitions) if "serve" in wanted else []
     if as_json:
-        emit_json({"machine": machine, "llm": llm_rows, "stt": stt_rows, "voice": voice, "notes": notes})
+        emit_json(
+            {"machine": machine, "llm": llm_rows, "stt": stt_rows, "voice": voice, "notes": notes, "serve": serve_rows}
+        )
         return
     click.echo(
         f"machine: {app.machine.arch}, {app.machine.physical_cores} cores ({app.machine.feature_line()}); "
@@ -304,3 +345,5 @@ def bench(
         _print_voice(voice)
     if notes:
         _print_notes(notes)
+    if serve_rows:
+        _print_serve(serve_rows)

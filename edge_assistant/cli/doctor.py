@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -128,6 +129,29 @@ def _models(app: App) -> list[Check]:
     ]
 
 
+def _ports() -> list[Check]:
+    """Whether `serve` can listen where it would (its addresses from the environment, else the defaults)."""
+    from ..errors import EdgeError
+    from ..serve.address import bind, parse_address
+    from ..settings import OPENAI_ADDRESS, WYOMING_ADDRESS
+
+    checks = []
+    for label, option, env, default, scheme in (
+        ("Wyoming port", "--wyoming", "EDGE_ASSISTANT_WYOMING", WYOMING_ADDRESS, "tcp"),
+        ("HTTP API port", "--openai", "EDGE_ASSISTANT_OPENAI", OPENAI_ADDRESS, "http"),
+    ):
+        try:
+            address = parse_address(os.environ.get(env) or default, scheme)
+            bind(address).close()
+        except EdgeError as exc:
+            checks.append(
+                Check(label, False, str(exc), f"stop what listens there, or serve {option} elsewhere ({env})")
+            )
+            continue
+        checks.append(Check(label, True, f"{address} is free for edge-assistant serve"))
+    return checks
+
+
 @click.command()
 @json_option
 @pass_app
@@ -139,6 +163,8 @@ def doctor(app: App, as_json: bool) -> None:
         _module("vosk", "vosk", "pip install vosk"),
         _module("faster_whisper", "faster-whisper", "pip install 'edge-assistant[whisper]'"),
         _module("piper", "piper-tts", "pip install 'edge-assistant[piper]'"),
+        _module("wyoming", "wyoming", "pip install 'edge-assistant[serve]'"),
+        _module("fastapi", "fastapi", "pip install 'edge-assistant[serve]'"),
         Check(
             "espeak-ng",
             shutil.which("espeak-ng") is not None,
@@ -147,6 +173,7 @@ def doctor(app: App, as_json: bool) -> None:
         ),
         _echo_cancel(),
         *_models(app),
+        *_ports(),
     ]
     if as_json:
         emit_json([{"name": c.name, "ok": c.ok, "detail": c.detail, "fix": "" if c.ok else c.fix} for c in checks])

@@ -17,6 +17,7 @@ from ..stt.recognizer import Recognizer
 from ..stt.select import make_recognizer
 from ..tts.delivery import Mouth, NullSink
 from ..tts.select import make_sink, make_speaker
+from ..tts.speaker import Speaker
 
 Notify = Callable[[str], None]
 
@@ -55,6 +56,11 @@ def mouth_for(
     sink = make_sink(speak, fallback, notify)
     speaker = None if isinstance(sink, NullSink) else make_speaker(store, speak.voice, language, machine.physical_cores)
     return Mouth(speaker, sink)
+
+
+def speaker_for(store: Store, machine: Machine, voice: str | None, language: str | None) -> Speaker:
+    """The voice the options ask for (an explicit voice, else the best installed one for the language)."""
+    return make_speaker(store, voice, language, machine.physical_cores)
 
 
 def backend_for(store: Store, machine: Machine, llm: LlmSettings, verbose: bool = False) -> Backend:

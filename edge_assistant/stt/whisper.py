@@ -196,7 +196,9 @@ class WhisperRecognizer:
                 if not endpointer.in_speech:
                     kept = [c for c in kept if c.end > chunk.end - PRE_ROLL]
             for b in endpointer.finish():
-                done = self._segment(kept, b.time + POST_ROLL)
+                # the audio ended in the short pause: the text started there is the text of the end
+                reuse = early is not None and early[0] == b.time
+                done = early[1].result() if early is not None and reuse else self._segment(kept, b.time + POST_ROLL)
                 if done:
                     yield done
         finally:

@@ -1,0 +1,58 @@
+"""Synthesised speech as the faces send it: 16-bit PCM pieces sentence by sentence, or one whole WAV file."""
+
+from __future__ import annotations
+
+import io
+import wave
+from collections.abc import Iterator, Sequence
+
+from ..errors import TooLargeError, UsageError
+from ..text import speakable
+from ..tts.output import join, resample
+from ..tts.speaker import Speaker, Speech
+
+SAMPLES_PER_CHUNK = 1024
+"""Samples per audio chunk sent to a client (what Home Assistant's own services send)."""
+
+
+def clean_text(text: object, limit: int) -> str:
+    """The text of a speech request, checked: a string, not too long (markdown marks are not read aloud)."""
+    if not isinstance(text, str):
+        raise UsageError("the text to speak must be a string")
+    if len(text) > limit:
+        raise TooLargeError(f"text of {len(text)} characters is longer than the {limit} this server speaks at once")
+    return speakable(text)
+
+
+def sentences(speaker: Speaker, text: str) -> Iterator[Speech]:
+    """One Speech per sentence, as each is ready (the first is heard while the rest are made)."""
+    for piece in speaker.synthesize_stream(text):
+        if len(piece.samples):
+            yield piece
+
+
+def pcm(speech: Speech) -> bytes:
+    return speech.samples.astype("<i2", copy=False).tobytes()
+
+
+def pcm_chunks(speech: Speech, samples: int = SAMPLES_PER_CHUNK) -> Iterator[bytes]:
+    data = pcm(speech)
+    step = 2 * samples
+    for i in range(0, len(data), step):
+        yield data[i : i + step]
+
+
+def wav_bytes(pieces: Sequence[Speech], rate: int | None = None) -> bytes:
+    """A whole 16-bit mono WAV file of the pieces (at `rate`, else the first piece's)."""
+    whole = join(list(pieces), rate)
+    out = io.BytesIO()
+    with wave.open(out, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(whole.rate)
+        wav.writeframes(pcm(whole))
+    return out.getvalue()
+
+
+def at_rate(speech: Speech, rate: int) -> Speech:
+    return Speech(resample(speech.samples, speech.rate, rate), rate, speech.text)
