@@ -82,11 +82,13 @@ def test_a_fifo_gets_each_turn_as_a_wav_of_its_own(tmp_path: Path) -> None:
     fifo = tmp_path / "answers.fifo"
     os.mkfifo(fifo)
     received: list[bytes] = []
+    got = threading.Semaphore(0)
 
     def read_turns() -> None:
         for _ in range(2):
             with fifo.open("rb") as f:
                 received.append(f.read())
+            got.release()
 
     reader = threading.Thread(target=read_turns, daemon=True)
     reader.start()
@@ -94,6 +96,9 @@ def test_a_fifo_gets_each_turn_as_a_wav_of_its_own(tmp_path: Path) -> None:
     for seconds in (0.5, 0.25):
         sink.play(speech(seconds, "x"), threading.Event())
         sink.end_turn()
+        # the reader takes each turn before the next opens the FIFO (a writer opening while the reader still
+        # holds the first turn open would join its stream: FIFO semantics, not the sink's)
+        assert got.acquire(timeout=10), "the reader never got its turn"
     reader.join(10)
     assert not reader.is_alive(), "the reader never got its second turn"
     assert stat.S_ISFIFO(fifo.lstat().st_mode)

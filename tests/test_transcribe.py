@@ -157,7 +157,9 @@ def test_a_stop_signal_files_the_utterance_in_progress_then_exits(
     assert b"transcribed" in err and b"2 utterances" in err and b"(stopped)" in err and b"Traceback" not in err
     utterances = [json.loads(line) for line in out.read_text().splitlines() if '"utterance"' in line]
     assert len(utterances) == 2 and wer(FIRST, utterances[0]["text"]) < 0.2
-    assert utterances[1]["text"] and utterances[1]["text"].split()[0].lower() in SECOND.lower()
+    # the half-spoken sentence is filed (a word cut at its onset may be misheard: most of them are in it)
+    words = re.findall(r"[\w']+", utterances[1]["text"].lower())
+    assert len(words) >= 3 and sum(w in SECOND.lower() for w in words) >= 0.7 * len(words), utterances[1]
 
 
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])

@@ -125,7 +125,7 @@ def test_transcribe_records_the_microphone(virtual: VirtualAudio, tmp_path: Path
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err  # Ctrl-C: the notes are complete, the exit code says it was stopped
     text = notes.read_text().split("] ", 1)[1]
     assert wer(sentence, text) < 0.15, text
     assert b"transcribed" in err
