@@ -17,6 +17,7 @@ from .boards import Board
 from .catalog import Catalog, LlmModel, Quant
 from .hardware import GIB, Machine
 from .measured import Measured
+from .settings import LlmSettings
 
 OVERHEAD = int(0.3 * GIB)
 """llama.cpp compute buffers and runtime."""
@@ -27,7 +28,8 @@ KV_PER_BPARAM = int(0.15 * GIB)
 BYTES_PER_BPARAM = {"Q4_0": 0.58e9, "Q4_1": 0.64e9, "Q4_K_M": 0.62e9, "Q8_0": 1.07e9, "F16": 2.0e9}
 MIN_TOKENS_PER_S = 5.0
 """Slowest generation we recommend for a voice assistant (faster than speech, about 3 tokens/s)."""
-CTX = 4096
+CTX = LlmSettings.ctx_cap
+"""The context a prediction assumes: what the assistant runs with by default."""
 
 
 @dataclass(frozen=True)

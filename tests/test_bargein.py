@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_assistant.bench.pulse import MIC, SPEAKER, VirtualAudio
+from edge_assistant.bench.pulse import VirtualAudio
 from tests.speech import synth_piper, with_silence
 
 pytestmark = [pytest.mark.slow, pytest.mark.pulseaudio]
@@ -25,11 +25,7 @@ STORY = "Tell me a very long story about a dragon and a knight."
 def room() -> Iterator[VirtualAudio]:
     """The virtual audio, with what the speaker plays coming back into the microphone at half its level."""
     with VirtualAudio() as audio:
-        audio.pactl("load-module", "module-loopback", f"source={SPEAKER}.monitor", f"sink={MIC}", "latency_msec=40")
-        for line in audio.pactl("list", "short", "sink-inputs").splitlines():
-            fields = line.split()
-            if len(fields) > 3 and fields[3] == "module-loopback.c":
-                audio.pactl("set-sink-input-volume", fields[0], "50%")
+        audio.loop_back(50)
         yield audio
 
 

@@ -302,6 +302,16 @@ class VirtualAudio:
             raise VirtualAudioError(f"paplay {wav} failed ({proc.returncode}): {stderr.decode(errors='replace')}")
         return proc
 
+    def loop_back(self, level: int = 50, latency_ms: int = 40) -> None:
+        """What the speaker plays comes back into the microphone at `level` percent, as in a room."""
+        self.pactl(
+            "load-module", "module-loopback", f"source={SPEAKER}.monitor", f"sink={MIC}", f"latency_msec={latency_ms}"
+        )
+        for line in self.pactl("list", "short", "sink-inputs").splitlines():
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == "module-loopback.c":
+                self.pactl("set-sink-input-volume", fields[0], f"{level}%")
+
     def record_speaker(self, out: Path) -> Recording:
         """Start recording what is played to the virtual speaker into `out` (WAV, 16 kHz mono s16)."""
         self._require_running()

@@ -142,6 +142,8 @@ def _print_stt(rows: list[dict[str, Any]]) -> None:
 
 
 def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
+    from ..bench.bargein import as_dict as barge_dict
+    from ..bench.bargein import measure_barge_in
     from ..bench.voice import as_dict as voice_dict
     from ..bench.voice import measure_voice
     from ..modes.parts import recognizer_for
@@ -154,7 +156,11 @@ def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
     llm = backend(app, LlmSettings(model=spec))
     status(f"measuring the voice loop ({recognizer.name} -> {llm.name} -> {speaker.name}), in real time ...")
     cache = app.paths.home / "cache" / "bench"
-    return voice_dict(measure_voice(recognizer, llm, speaker, cache, ["-m", spec] if spec else []))
+    model_args = ["-m", spec] if spec else []
+    figures = voice_dict(measure_voice(recognizer, llm, speaker, cache, model_args))
+    status("measuring barge-in by voice in a virtual room (echo cancellation on) ...")
+    figures["barge_in"] = barge_dict(measure_barge_in(model_args, speaker, cache))
+    return figures
 
 
 def _print_voice(v: dict[str, Any]) -> None:
@@ -182,6 +188,18 @@ def _print_voice(v: dict[str, Any]) -> None:
         f"think inside ({v['hesitation_cut_rate']:.0%}); {v['whole_first_cuts']} of {v['whole_firsts']} paused after "
         "words that already make a request"
     )
+    b = v.get("barge_in") or {}
+    if b.get("note"):
+        click.echo(f"- {b['note']}")
+    elif b:
+        delays = b["delay_stats"]
+        heard = f"median {delays['median_s'] * 1000:.0f} ms, worst {delays['worst_s'] * 1000:.0f} ms" if delays else "-"
+        click.echo(
+            f"- barge-in by voice (echo cancellation, the speaker looped into the microphone at half level): "
+            f"{len(b['delays'])} of {b['interruptions']} answers talked over stopped ({heard} from the onset of "
+            f"the speech to silence), the new question answered {b['answered_after']} times; "
+            f"{b['false_interruptions']} of {b['answers']} answers stopped by their own voice"
+        )
 
 
 def _record(app: App, machine: dict[str, Any], threads: int, bandwidth: float, rows: list[dict[str, Any]]) -> None:

@@ -132,16 +132,37 @@ def grouped(name: str, cls: type[Any], options: list[Callable[[Any], Any]]) -> C
     return decorate
 
 
+MODEL_OPTION = click.option(
+    "-m",
+    "--model",
+    envvar="EDGE_ASSISTANT_MODEL",
+    help="MODEL[:QUANT], OWNER/REPO/FILE.gguf or a .gguf path [default: best installed].",
+)
+RUNTIME_OPTIONS = [
+    click.option(
+        "--threads",
+        type=click.IntRange(1, 256),
+        envvar="EDGE_ASSISTANT_THREADS",
+        help="CPU threads [default: physical cores].",
+    ),
+    click.option(
+        "--ctx",
+        "ctx_cap",
+        type=click.IntRange(256, 1 << 20),
+        default=LlmSettings.ctx_cap,
+        show_default=True,
+        envvar="EDGE_ASSISTANT_CTX",
+        help="Context size cap in tokens.",
+    ),
+    click.option("--force", is_flag=True, help="Load a model even if it does not fit in memory."),
+]
+"""How a local model runs: threads, context cap, loading past the memory check (`LlmSettings` fields)."""
+
 llm_options = grouped(
     "llm",
     LlmSettings,
     [
-        click.option(
-            "-m",
-            "--model",
-            envvar="EDGE_ASSISTANT_MODEL",
-            help="MODEL[:QUANT], OWNER/REPO/FILE.gguf or a .gguf path [default: best installed].",
-        ),
+        MODEL_OPTION,
         click.option(
             "--backend",
             type=click.Choice(["local", "remote"]),
@@ -152,22 +173,7 @@ llm_options = grouped(
         ),
         click.option("--base-url", envvar="EDGE_ASSISTANT_BASE_URL", help="Server URL for --backend remote."),
         click.option("--api-key", envvar="EDGE_ASSISTANT_API_KEY", help="API key for --backend remote."),
-        click.option(
-            "--threads",
-            type=click.IntRange(1, 256),
-            envvar="EDGE_ASSISTANT_THREADS",
-            help="CPU threads [default: physical cores].",
-        ),
-        click.option(
-            "--ctx",
-            "ctx_cap",
-            type=click.IntRange(256, 1 << 20),
-            default=LlmSettings.ctx_cap,
-            show_default=True,
-            envvar="EDGE_ASSISTANT_CTX",
-            help="Context size cap in tokens.",
-        ),
-        click.option("--force", is_flag=True, help="Load a model even if it does not fit in memory."),
+        *RUNTIME_OPTIONS,
         click.option(
             "--offline",
             is_flag=True,

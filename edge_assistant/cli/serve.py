@@ -10,34 +10,14 @@ from ..errors import NotInstalledError, UsageError
 from ..modes.parts import backend_for
 from ..serve.address import parse_address
 from ..settings import OPENAI_ADDRESS, WYOMING_ADDRESS, ListenSettings, LlmSettings, ServeSettings
-from .common import App, grouped, pass_app, status
+from .common import MODEL_OPTION, RUNTIME_OPTIONS, App, grouped, pass_app, status
 
 serve_llm_options = grouped(
     "llm",
     LlmSettings,
     [
-        click.option(
-            "-m",
-            "--model",
-            envvar="EDGE_ASSISTANT_MODEL",
-            help="MODEL[:QUANT], OWNER/REPO/FILE.gguf or a .gguf path [default: best installed].",
-        ),
-        click.option(
-            "--threads",
-            type=click.IntRange(1, 256),
-            envvar="EDGE_ASSISTANT_THREADS",
-            help="CPU threads [default: physical cores].",
-        ),
-        click.option(
-            "--ctx",
-            "ctx_cap",
-            type=click.IntRange(256, 1 << 20),
-            default=LlmSettings.ctx_cap,
-            show_default=True,
-            envvar="EDGE_ASSISTANT_CTX",
-            help="Context size cap in tokens.",
-        ),
-        click.option("--force", is_flag=True, help="Load a model even if it does not fit in memory."),
+        MODEL_OPTION,
+        *RUNTIME_OPTIONS,
     ],
 )
 """The language model options of `serve` (its --api-key is the server's own key, not a remote backend's)."""

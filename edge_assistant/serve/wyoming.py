@@ -107,45 +107,22 @@ def describe(engines: Engines) -> Info:
     """What is installed, as Home Assistant reads it."""
     offers = engines.offers()
 
-    def attribution(engine: str) -> Attribution:
-        return Attribution(name=f"edge-assistant ({engine})", url=ATTRIBUTION.url)
+    def models(kind: str, model: Any) -> list[Any]:
+        """The offers of one kind as Wyoming model records of `model`'s class."""
+        return [
+            model(
+                name=o.id,
+                attribution=Attribution(name=f"edge-assistant ({o.engine})", url=ATTRIBUTION.url),
+                installed=True,
+                description=o.description,
+                version=None,
+                languages=list(o.languages),
+            )
+            for o in offers
+            if o.kind == kind
+        ]
 
-    asr_models = [
-        AsrModel(
-            name=o.id,
-            attribution=attribution(o.engine),
-            installed=True,
-            description=o.description,
-            version=None,
-            languages=list(o.languages),
-        )
-        for o in offers
-        if o.kind == "stt"
-    ]
-    voices = [
-        TtsVoice(
-            name=o.id,
-            attribution=attribution(o.engine),
-            installed=True,
-            description=o.description,
-            version=None,
-            languages=list(o.languages),
-        )
-        for o in offers
-        if o.kind == "tts"
-    ]
-    handle_models = [
-        HandleModel(
-            name=o.id,
-            attribution=attribution(o.engine),
-            installed=True,
-            description=o.description,
-            version=None,
-            languages=list(o.languages),
-        )
-        for o in offers
-        if o.kind == "llm"
-    ]
+    asr_models, voices, handle_models = models("stt", AsrModel), models("tts", TtsVoice), models("llm", HandleModel)
     return Info(
         asr=[
             AsrProgram(

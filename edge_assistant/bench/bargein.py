@@ -1,0 +1,144 @@
+"""Barge-in by voice, measured in a virtual room: the live assistant with echo cancellation hears its own voice
+come back through the microphone (the speaker looped back at half level) and a person who talks over it.
+
+- **Delay**: a long answer is asked for; while it is being spoken a new question is played over it. The turn log
+  says how long from the onset of that speech to the answer falling silent (`barge_in_s`, the speaker's output
+  latency included), and whether the new question was then answered.
+- **False interruptions**: short questions answered aloud with nobody talking over them: any answer that
+  stopped itself was interrupted by its own voice.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..tts.speaker import Speaker
+from .voice import QUESTIONS, _default_sigint, _stats, _wait_for, _wait_turns, build_wav
+
+STORIES = [
+    "Tell me a very long story about a dragon and a knight.",
+    "Describe a long walk through a forest in autumn, in detail.",
+    "Tell me a long story about a ship lost at sea.",
+]
+"""Requests for an answer long enough to be talked over."""
+OVER = [
+    ("What is the capital of France?", "france"),
+    ("How many legs does a spider have?", "spider"),
+    ("Who wrote Romeo and Juliet?", "juliet"),
+]
+"""What the person says over each answer, and a word its transcript must hold."""
+SPEAKING = 1.5
+"""Seconds the answer has been heard before the person talks over it."""
+
+
+@dataclass
+class BargeInFigures:
+    delays: list[float] = field(default_factory=list)
+    """Onset of the speech over the answer -> the answer silent, per interruption that was heard."""
+    interruptions: int = 0
+    """Times somebody talked over an answer."""
+    answered_after: int = 0
+    """Of those, the times the new question was answered."""
+    false_interruptions: int = 0
+    answers: int = 0
+    """Answers spoken with nobody talking over them."""
+    note: str = ""
+
+
+def as_dict(figures: BargeInFigures) -> dict[str, Any]:
+    return {**asdict(figures), "delay_stats": _stats(figures.delays)}
+
+
+def _turns(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def measure_barge_in(model_args: list[str], speaker: Speaker, cache: Path, timeout: float = 120.0) -> BargeInFigures:
+    from .pulse import VirtualAudio, VirtualAudioError
+
+    figures = BargeInFigures()
+    if (reason := VirtualAudio.available()) is not None:
+        figures.note = f"no barge-in figures: {reason}"
+        return figures
+
+    def wav(kind: str, i: int, text: str) -> Path:
+        path = cache / f"bargein-{kind}-{i}-{speaker.name}.wav"
+        build_wav(speaker, [text], path)
+        return path
+
+    stories = [wav("story", i, text) for i, text in enumerate(STORIES)]
+    overs = [wav("over", i, text) for i, (text, _) in enumerate(OVER)]
+    questions = [wav("question", i, text) for i, text in enumerate(QUESTIONS)]
+    log, out, errors = cache / "bargein-turns.jsonl", cache / "bargein-stdout.txt", cache / "bargein-stderr.log"
+    log.unlink(missing_ok=True)
+    try:
+        with VirtualAudio() as room:
+            room.loop_back(50)
+            child = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "edge_assistant",
+                    "assistant",
+                    "--device",
+                    "default",
+                    "--echo-cancel",
+                    "--log",
+                    str(log),
+                    *model_args,
+                ],
+                env={**room.env, "PYTHONUNBUFFERED": "1"},
+                stdin=subprocess.PIPE,
+                stdout=out.open("wb"),
+                stderr=errors.open("wb"),
+                preexec_fn=_default_sigint,
+            )
+            try:
+                _wait_for(child, errors, "listening", timeout)
+                turns = 0
+                for story_wav, over_wav, (_, keyword) in zip(stories, overs, OVER, strict=True):
+                    room.play_into_mic(story_wav)
+                    _wait_speaking(out, child, timeout)
+                    time.sleep(SPEAKING)
+                    room.play_into_mic(over_wav)
+                    turns += 2
+                    _wait_turns(log, turns, timeout)
+                    time.sleep(1.0)
+                    story, over = _turns(log)[turns - 2 : turns]
+                    figures.interruptions += 1
+                    timings = story.get("timings")
+                    delay = timings.get("barge_in_s") if isinstance(timings, dict) else None
+                    if story.get("interrupted") and isinstance(delay, (int, float)) and delay > 0:
+                        figures.delays.append(float(delay))
+                    if keyword in str(over.get("transcript", "")).lower():
+                        figures.answered_after += 1
+                for question in questions:
+                    room.play_into_mic(question)
+                    turns += 1
+                    _wait_turns(log, turns, timeout)
+                    time.sleep(1.5)
+                for turn in _turns(log)[2 * len(STORIES) :]:
+                    figures.answers += 1
+                    figures.false_interruptions += bool(turn.get("interrupted"))
+            finally:
+                child.terminate()
+                child.communicate(timeout=30)
+    except (VirtualAudioError, RuntimeError) as exc:
+        figures.note = f"barge-in measurement stopped: {exc}"
+    return figures
+
+
+def _wait_speaking(out: Path, child: subprocess.Popen[bytes], timeout: float) -> None:
+    """Until the answer's first sentence is complete (and so being spoken)."""
+    deadline = time.monotonic() + timeout
+    start = len(out.read_bytes())
+    while ". " not in out.read_bytes()[start:].decode(errors="replace"):
+        if child.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the assistant did not start its answer")
+        time.sleep(0.05)
