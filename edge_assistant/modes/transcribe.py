@@ -16,6 +16,7 @@ from ..audio.chunk import AudioChunk
 from ..audio.sources import AudioSource, FileSource
 from ..audio.windows import windows
 from ..llm.backend import Backend
+from ..memory import return_large_buffers
 from ..notes import NoteWriter
 from ..settings import WindowSettings
 from ..stt.recognizer import Recognizer
@@ -92,6 +93,7 @@ class Transcriber(Mode):
         return self.recognizer.stream(self._heard(source.chunks()))
 
     def _recording(self, source: AudioSource) -> Iterator[Utterance | Progress]:
+        return_large_buffers()  # an hour takes no more memory than ten minutes
         total = source.duration
         stopped = source.stopped if isinstance(source, FileSource) else None
         for window in windows(self._heard(source.chunks()), self.window):
