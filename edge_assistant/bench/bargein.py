@@ -10,6 +10,7 @@ come back through the microphone (the speaker looped back at half level) and a p
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -18,8 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..modes.turns import similar
 from ..tts.speaker import Speaker
-from .voice import QUESTIONS, _default_sigint, _stats, _wait_for, _wait_turns, build_wav
+from .voice import QUESTIONS, _default_sigint, _stats, _wait_for, build_wav
 
 STORIES = [
     "Tell me a very long story about a dragon and a knight.",
@@ -35,6 +37,8 @@ OVER = [
 """What the person says over each answer, and a word its transcript must hold."""
 SPEAKING = 1.5
 """Seconds the answer has been heard before the person talks over it."""
+ASKED = 0.8
+"""Similarity above which a transcript is one of the questions played (a person spoke)."""
 
 
 @dataclass
@@ -46,8 +50,11 @@ class BargeInFigures:
     answered_after: int = 0
     """Of those, the times the new question was answered."""
     false_interruptions: int = 0
+    """Answers stopped by the assistant's own voice (what followed was not a person's question)."""
     answers: int = 0
-    """Answers spoken with nobody talking over them."""
+    """Answers not stopped by a person."""
+    echo_turns: int = 0
+    """Turns whose question was the assistant's own voice, heard back through the echo canceller."""
     note: str = ""
 
 
@@ -101,37 +108,67 @@ def measure_barge_in(model_args: list[str], speaker: Speaker, cache: Path, timeo
             )
             try:
                 _wait_for(child, errors, "listening", timeout)
-                turns = 0
-                for story_wav, over_wav, (_, keyword) in zip(stories, overs, OVER, strict=True):
-                    room.play_into_mic(story_wav)
+                asked: list[str] = []
+                for story, over, (text, _) in zip(stories, overs, OVER, strict=True):
+                    room.play_into_mic(story)
                     _wait_speaking(out, child, timeout)
                     time.sleep(SPEAKING)
-                    room.play_into_mic(over_wav)
-                    turns += 2
-                    _wait_turns(log, turns, timeout)
-                    time.sleep(1.0)
-                    story, over = _turns(log)[turns - 2 : turns]
-                    figures.interruptions += 1
-                    timings = story.get("timings")
-                    delay = timings.get("barge_in_s") if isinstance(timings, dict) else None
-                    if story.get("interrupted") and isinstance(delay, (int, float)) and delay > 0:
-                        figures.delays.append(float(delay))
-                    if keyword in str(over.get("transcript", "")).lower():
-                        figures.answered_after += 1
-                for question in questions:
+                    room.play_into_mic(over)
+                    asked.append(text)
+                    _settle(log, timeout)
+                for question, text in zip(questions, QUESTIONS, strict=True):
                     room.play_into_mic(question)
-                    turns += 1
-                    _wait_turns(log, turns, timeout)
-                    time.sleep(1.5)
-                for turn in _turns(log)[2 * len(STORIES) :]:
-                    figures.answers += 1
-                    figures.false_interruptions += bool(turn.get("interrupted"))
+                    asked.append(text)
+                    _settle(log, timeout)
+                _score(_turns(log), figures)
             finally:
                 child.terminate()
                 child.communicate(timeout=30)
     except (VirtualAudioError, RuntimeError) as exc:
-        figures.note = f"barge-in measurement stopped: {exc}"
+        figures.note = f"barge-in measurement stopped early ({exc}); figures from the turns it took"
+        _score(_turns(log), figures)
     return figures
+
+
+def _settle(log: Path, timeout: float, quiet: float = 3.0) -> None:
+    """Until the turn log has not changed for `quiet` seconds (the answers, and whatever followed them, done)."""
+    deadline = time.monotonic() + timeout
+    last, since = -1, time.monotonic()
+    while time.monotonic() - since < quiet:
+        size = log.stat().st_size if log.exists() else 0
+        if size != last:
+            last, since = size, time.monotonic()
+        if time.monotonic() > deadline:
+            raise RuntimeError("the assistant did not settle")
+        time.sleep(0.1)
+
+
+def _score(turns: list[dict[str, object]], figures: BargeInFigures) -> None:
+    """Each turn that stopped was stopped by what was heard next: a person (one of the questions played over
+    it) or its own voice leaking through the echo canceller (anything else)."""
+    keywords = [keyword for _, keyword in OVER]
+    for turn, after in itertools.pairwise(turns):
+        heard = str(after.get("transcript", "")).lower()
+        person = any(k in heard for k in keywords) or any(similar(heard, q) >= ASKED for q in QUESTIONS)
+        if not turn.get("interrupted"):
+            figures.answers += 1
+            continue
+        if person:
+            figures.interruptions += 1
+            timings = turn.get("timings")
+            delay = timings.get("barge_in_s") if isinstance(timings, dict) else None
+            if isinstance(delay, (int, float)) and delay > 0:
+                figures.delays.append(float(delay))
+            figures.answered_after += any(k in heard for k in keywords)
+        else:
+            figures.false_interruptions += 1
+            figures.answers += 1
+    figures.echo_turns = sum(
+        1
+        for t in turns
+        if not any(k in str(t.get("transcript", "")).lower() for k in keywords)
+        and not any(similar(str(t.get("transcript", "")), q) >= ASKED for q in [*QUESTIONS, *STORIES])
+    )
 
 
 def _wait_speaking(out: Path, child: subprocess.Popen[bytes], timeout: float) -> None:

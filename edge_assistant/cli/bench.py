@@ -191,14 +191,15 @@ def _print_voice(v: dict[str, Any]) -> None:
     b = v.get("barge_in") or {}
     if b.get("note"):
         click.echo(f"- {b['note']}")
-    elif b:
+    if b.get("interruptions") or b.get("answers"):
         delays = b["delay_stats"]
         heard = f"median {delays['median_s'] * 1000:.0f} ms, worst {delays['worst_s'] * 1000:.0f} ms" if delays else "-"
         click.echo(
             f"- barge-in by voice (echo cancellation, the speaker looped into the microphone at half level): "
-            f"{len(b['delays'])} of {b['interruptions']} answers talked over stopped ({heard} from the onset of "
+            f"{len(b['delays'])} answers stopped by a person talking over them ({heard} from the onset of "
             f"the speech to silence), the new question answered {b['answered_after']} times; "
-            f"{b['false_interruptions']} of {b['answers']} answers stopped by their own voice"
+            f"{b['false_interruptions']} of {b['answers']} other answers stopped by their own voice, "
+            f"{b['echo_turns']} turns taken on its own voice heard back"
         )
 
 
