@@ -149,7 +149,7 @@ def _score(turns: list[dict[str, object]], figures: BargeInFigures) -> None:
     keywords = [keyword for _, keyword in OVER]
     for turn, after in itertools.pairwise(turns):
         heard = str(after.get("transcript", "")).lower()
-        person = any(k in heard for k in keywords) or any(similar(heard, q) >= ASKED for q in QUESTIONS)
+        person = any(k in heard for k in keywords) or any(similar(heard, q) >= ASKED for q in [*QUESTIONS, *STORIES])
         if not turn.get("interrupted"):
             figures.answers += 1
             continue
