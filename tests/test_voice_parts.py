@@ -198,7 +198,7 @@ def test_the_microphone_backlog_is_bounded_and_keeps_the_newest(monkeypatch: pyt
     monkeypatch.setattr(sources, "supported_rates", lambda device, kind="input": [16000])
     monkeypatch.setattr(sources, "BACKLOG", 1.0)  # 20 blocks
     said: list[str] = []
-    mic = sources.MicSource(on_overflow=said.append)
+    mic = sources.MicSource(on_overflow=said.append, block_seconds=0.05)
     chunks = mic.chunks()
     first = next(chunks)
     assert int(first.samples[0]) == 80  # the 80 oldest blocks were dropped, the newest 20 kept
