@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from edge_assistant.bench.pulse import VirtualAudio
+from edge_assistant.bench.voice import start_assistant
 from tests.speech import synth_piper, with_silence
 
 pytestmark = [pytest.mark.slow, pytest.mark.pulseaudio]
@@ -49,23 +49,12 @@ def wait_for(path: Path, marker: bytes, timeout: float, proc: subprocess.Popen[b
 
 
 def assistant(room: VirtualAudio, tmp_path: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "edge_assistant",
-            "assistant",
-            "--device",
-            "default",
-            "--echo-cancel",
-            "--log",
-            str(tmp_path / "turns.jsonl"),
-        ],
-        env={**room.env, "PYTHONUNBUFFERED": "1"},
-        stdin=subprocess.PIPE,
-        stdout=(tmp_path / "stdout.txt").open("wb"),
-        stderr=(tmp_path / "stderr.txt").open("wb"),
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    proc = start_assistant(
+        room.env,
+        tmp_path / "turns.jsonl",
+        ["--echo-cancel"],
+        (tmp_path / "stdout.txt").open("wb"),
+        (tmp_path / "stderr.txt").open("wb"),
     )
     wait_for(tmp_path / "stderr.txt", b"listening", 90, proc)
     return proc

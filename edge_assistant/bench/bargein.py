@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from ..modes.turns import similar
 from ..tts.speaker import Speaker
-from .voice import QUESTIONS, _default_sigint, _stats, _wait_for, build_wav
+from .voice import QUESTIONS, _stats, _wait_for, build_wav, start_assistant
 
 STORIES = [
     "Tell me a very long story about a dragon and a knight.",
@@ -87,25 +86,7 @@ def measure_barge_in(model_args: list[str], speaker: Speaker, cache: Path, timeo
     try:
         with VirtualAudio() as room:
             room.loop_back(50)
-            child = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "edge_assistant",
-                    "assistant",
-                    "--device",
-                    "default",
-                    "--echo-cancel",
-                    "--log",
-                    str(log),
-                    *model_args,
-                ],
-                env={**room.env, "PYTHONUNBUFFERED": "1"},
-                stdin=subprocess.PIPE,
-                stdout=out.open("wb"),
-                stderr=errors.open("wb"),
-                preexec_fn=_default_sigint,
-            )
+            child = start_assistant(room.env, log, ["--echo-cancel", *model_args], out.open("wb"), errors.open("wb"))
             try:
                 _wait_for(child, errors, "listening", timeout)
                 asked: list[str] = []

@@ -237,27 +237,10 @@ def measure_listener(
     log.unlink(missing_ok=True)
     try:
         with VirtualAudio() as virtual:
-            env = {**virtual.env, "PULSE_SOURCE": f"{SPEAKER}.monitor", "PYTHONUNBUFFERED": "1"}
+            env = {**virtual.env, "PULSE_SOURCE": f"{SPEAKER}.monitor"}
             recording = virtual.record_speaker(cache / "voice-listener.wav")
             began = time.monotonic()
-            child = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "edge_assistant",
-                    "assistant",
-                    "--device",
-                    "default",
-                    "--log",
-                    str(log),
-                    *model_args,
-                ],
-                env=env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=errors.open("wb"),
-                preexec_fn=_default_sigint,
-            )
+            child = start_assistant(env, log, model_args, subprocess.DEVNULL, errors.open("wb"))
             try:
                 _wait_for(child, errors, "listening", timeout)
                 placed: list[tuple[Clip, float]] = []
@@ -276,10 +259,21 @@ def measure_listener(
     figures.listener = _gaps(heard, placed)
 
 
-def _default_sigint() -> None:
-    import signal
+def start_assistant(
+    env: dict[str, str], log: Path, args: Sequence[str], stdout: Any, stderr: Any
+) -> subprocess.Popen[bytes]:
+    """The live assistant as a user starts it (`assistant --device default`), in a process of its own with the
+    default SIGINT, its turns logged to `log`."""
+    from .pulse import default_signals
 
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_assistant", "assistant", "--device", "default", "--log", str(log), *args],
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=stderr,
+        preexec_fn=default_signals,
+    )
 
 
 def _wait_for(child: subprocess.Popen[bytes], errors: Path, marker: str, timeout: float) -> None:
