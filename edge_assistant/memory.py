@@ -3,7 +3,7 @@
 glibc's malloc serves a large buffer from the heap once buffers of that size have been freed (its mmap threshold
 rises with each one, up to 32 MiB), and the heap then grows with fragmentation. A fixed threshold sends buffers of
 1 MiB and more (a window's audio and features) straight to the kernel and back when freed: on a meeting-like
-recording here the peak of `transcribe` fell from 443 to 357 MiB for 5 minutes and from 474 (at 8 MiB) to
+recording here the peak of `transcribe` fell from 443 to 358 MiB for 5 minutes and from 474 (at 8 MiB) to
 428 MiB for 20.
 """
 
