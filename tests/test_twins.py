@@ -119,3 +119,31 @@ def test_twin_names_change_with_what_they_depend_on() -> None:
     assert twin_name(model, "Q4_K_M", None) != twin_name(model, "Q4_0", None) != twin_name(model, "Q4_K_M", 2)
     with pytest.raises(UsageError, match=r"no \[llm.shape\]"):
         twin_name(load_catalog().llm("gemma-3-270m"), "Q4_K_M", None)
+
+
+def _mapped(path: Path) -> bool:
+    return str(path.resolve()) in Path("/proc/self/maps").read_text()
+
+
+@pytest.mark.parametrize("room", ["fits", "does not fit"])
+def test_weights_are_read_when_they_fit_and_mapped_when_they_do_not(
+    room: str, small_twins: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A repacked Q4_K_M model read into memory holds one copy of its weights; mapped, it would keep the file's
+    pages resident beside the repacked ones. Mapping is for a file larger than the memory available."""
+    import dataclasses
+
+    import edge_assistant.llm.local as local
+    from edge_assistant.hardware import detect
+
+    twin = small_twins["llama3"]
+    machine = detect()
+    available = machine.available_ram if room == "fits" else twin.stat().st_size // 2
+    monkeypatch.setattr(local, "detect", lambda: dataclasses.replace(machine, available_ram=available))
+    with LlamaCppBackend(twin, family="llama3", threads=2, ctx_cap=256) as backend:
+        assert _mapped(twin) == (room == "does not fit")
+        reply = Reply()
+        options = GenerationOptions(temperature=0.0, top_k=1, seed=0, max_tokens=4, stop=("\x00",))
+        for _ in backend.stream([Message("user", "Hello?")], options, reply):
+            pass
+        assert reply.timings.completion_tokens >= 1

@@ -12,6 +12,7 @@ from typing import Any
 from ..catalog import Sampling
 from ..errors import ContextOverflowError, ModelFileError, NotInstalledError
 from ..gguf import check_gguf
+from ..hardware import detect
 from ..settings import LlmSettings
 from .formats import ChatFormat, choose_format
 from .options import GenerationOptions, Message, Reply, Timings
@@ -34,6 +35,19 @@ def quiet_llama_log(verbose: bool) -> None:
     if _quiet_callback is None:
         _quiet_callback = llama_cpp.llama_log_callback(lambda level, text, data: None)
     llama_cpp.llama_log_set(_quiet_callback, ctypes.c_void_p(0))
+
+
+def read_into_memory(path: Path, available: int | None = None) -> bool:
+    """Whether to read the weights into memory rather than map the file.
+
+    llama.cpp's CPU backend repacks the common quantizations (Q4_0, Q4_K, IQ4_NL) into its own layout at load;
+    with the file mapped, the mapped pages it read stay resident beside the repacked copy (a 1B Q4_K_M model
+    held 1.43 GiB mapped against 0.98 GiB read). Reading is never larger. Mapping is kept only for a file that
+    would not fit in the memory available, where the kernel can page it in and out.
+    """
+    if available is None:
+        available = detect().available_ram
+    return path.stat().st_size < available * 0.8
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -102,7 +116,7 @@ class LlamaCppBackend:
                 n_threads=self.threads,
                 n_threads_batch=self.threads,
                 n_batch=min(self.n_batch, n_ctx),
-                use_mmap=True,
+                use_mmap=not read_into_memory(self.path),
                 flash_attn=self.flash_attn,
                 verbose=self.verbose,
             )
