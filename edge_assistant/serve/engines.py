@@ -75,6 +75,8 @@ class Engines:
     recognizers: dict[tuple[str, str | None], Slot[Recognizer]] = field(default_factory=dict)
     speakers: dict[str, Slot[Speaker]] = field(default_factory=dict)
     llm_lane: Lane | None = None
+    _voice_names: dict[tuple[str | None, str | None], str] = field(default_factory=dict)
+    """(voice asked for, language) -> the loaded voice it chose: a request does not search the models dir again."""
     _loading: threading.Lock = field(default_factory=threading.Lock)
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -125,11 +127,14 @@ class Engines:
         code = spoken_language(language_name)
         if voice is None and code is None:
             voice, code = self.voice, self.listen.language_code
-        made = speaker_for(self.store, self.machine, voice, code)
-        slot = self.speakers.get(made.name)
-        if slot is not None:
-            return slot
-        return await asyncio.to_thread(self._load_speaker, voice, code)
+        chosen = self._voice_names.get((voice, code))
+        if chosen is None:
+            chosen = speaker_for(self.store, self.machine, voice, code).name
+        slot = self.speakers.get(chosen)
+        if slot is None:
+            slot = await asyncio.to_thread(self._load_speaker, voice, code)
+        self._voice_names[(voice, code)] = slot.part.name
+        return slot
 
     def _choose(self, code: str | None, model: str | None) -> tuple[tuple[str, str | None], str]:
         """(cache key, model to build) for a language and model: one recognizer per model folder, and per
