@@ -27,6 +27,7 @@ from ..stt.whisper import WhisperRecognizer
 from ..tts.select import ESPEAK
 from ..tts.speaker import Speaker
 from .lanes import Lane
+from .memory import give_back
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")
@@ -87,6 +88,7 @@ class Engines:
         backend.open()
         self.backend = backend
         backend.warm(self.system_prefix())
+        give_back()  # each load's passing buffers, before the next load adds its own to the peak
         self.llm_lane = Lane(backend.name, self.serve.queue)
         recognizer = self._load_recognizer(self.listen.language_code, None)
         notify(f"speech recognition: {recognizer.part.name}")
@@ -156,6 +158,7 @@ class Engines:
             recognizer.open()
             if isinstance(recognizer, WhisperRecognizer):
                 recognizer.transcribe(np.zeros(RATE // 2, dtype=np.int16))  # the first run sets up the kernels
+            give_back()
             slot = Slot(recognizer, Lane(recognizer.name, self.serve.queue))
             self.recognizers[key] = slot
             log.info("recognizer %s ready (%s)", recognizer.name, key[1] or "its language")
@@ -168,6 +171,7 @@ class Engines:
                 return self.speakers[speaker.name]
             speaker.open()
             speaker.synthesize("Ready.")  # the first synthesis sets up the voice's kernels
+            give_back()
             slot = Slot(speaker, Lane(speaker.name, self.serve.queue))
             self.speakers[speaker.name] = slot
             log.info("voice %s ready", speaker.name)
