@@ -26,6 +26,7 @@ from edge_assistant.serve.lanes import Lane
 from edge_assistant.serve.openai import create_app
 from edge_assistant.serve.pcm import PcmConverter, PcmFormat
 from edge_assistant.serve.transcripts import as_srt, as_verbose, as_vtt, check_format
+from edge_assistant.serve.voice import lead
 from edge_assistant.serve.wyoming import BadEvent, read_event
 from edge_assistant.settings import ServeSettings
 from edge_assistant.stt.types import Utterance, Word
@@ -290,6 +291,22 @@ def test_transcripts_as_subtitles_and_verbose_json() -> None:
     assert "words" not in as_verbose(recognized(), words=False)
     with pytest.raises(UsageError, match="one of: json"):
         check_format("mp3")
+
+
+# -- speech ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("It is twenty degrees outside, and sunny. Bye.", ["It is twenty degrees outside,", "and sunny. Bye."]),
+        ("In the kitchen; the lights are on.", ["In the kitchen; the lights are on."]),  # a short first clause
+        ("The kitchen light is on.", ["The kitchen light is on."]),
+        ("Hi. Then the second sentence, with a comma.", ["Hi. Then the second sentence, with a comma."]),
+        ("", []),
+    ],
+)
+def test_a_long_first_sentence_is_spoken_from_its_first_comma(text: str, parts: list[str]) -> None:
+    assert lead(text) == parts
+    assert lead(text, eager_words=0) == ([text] if text else [])
 
 
 # -- the HTTP API with a fake model ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from ..stt.whisper import WhisperRecognizer
 from ..tts.select import ESPEAK
 from ..tts.speaker import Speaker
 from .lanes import Lane
+from .memory import give_back
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")
@@ -75,6 +76,8 @@ class Engines:
     recognizers: dict[tuple[str, str | None], Slot[Recognizer]] = field(default_factory=dict)
     speakers: dict[str, Slot[Speaker]] = field(default_factory=dict)
     llm_lane: Lane | None = None
+    _voice_names: dict[tuple[str | None, str | None], str] = field(default_factory=dict)
+    """(voice asked for, language) -> the loaded voice it chose: a request does not search the models dir again."""
     _loading: threading.Lock = field(default_factory=threading.Lock)
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -85,6 +88,7 @@ class Engines:
         backend.open()
         self.backend = backend
         backend.warm(self.system_prefix())
+        give_back()  # each load's passing buffers, before the next load adds its own to the peak
         self.llm_lane = Lane(backend.name, self.serve.queue)
         recognizer = self._load_recognizer(self.listen.language_code, None)
         notify(f"speech recognition: {recognizer.part.name}")
@@ -125,11 +129,14 @@ class Engines:
         code = spoken_language(language_name)
         if voice is None and code is None:
             voice, code = self.voice, self.listen.language_code
-        made = speaker_for(self.store, self.machine, voice, code)
-        slot = self.speakers.get(made.name)
-        if slot is not None:
-            return slot
-        return await asyncio.to_thread(self._load_speaker, voice, code)
+        chosen = self._voice_names.get((voice, code))
+        if chosen is None:
+            chosen = speaker_for(self.store, self.machine, voice, code).name
+        slot = self.speakers.get(chosen)
+        if slot is None:
+            slot = await asyncio.to_thread(self._load_speaker, voice, code)
+        self._voice_names[(voice, code)] = slot.part.name
+        return slot
 
     def _choose(self, code: str | None, model: str | None) -> tuple[tuple[str, str | None], str]:
         """(cache key, model to build) for a language and model: one recognizer per model folder, and per
@@ -151,6 +158,7 @@ class Engines:
             recognizer.open()
             if isinstance(recognizer, WhisperRecognizer):
                 recognizer.transcribe(np.zeros(RATE // 2, dtype=np.int16))  # the first run sets up the kernels
+            give_back()
             slot = Slot(recognizer, Lane(recognizer.name, self.serve.queue))
             self.recognizers[key] = slot
             log.info("recognizer %s ready (%s)", recognizer.name, key[1] or "its language")
@@ -163,6 +171,7 @@ class Engines:
                 return self.speakers[speaker.name]
             speaker.open()
             speaker.synthesize("Ready.")  # the first synthesis sets up the voice's kernels
+            give_back()
             slot = Slot(speaker, Lane(speaker.name, self.serve.queue))
             self.speakers[speaker.name] = slot
             log.info("voice %s ready", speaker.name)

@@ -324,8 +324,8 @@ def create_app(engines: Engines, settings: ServeSettings) -> FastAPI:
         slot = await engines.speaker(_voice_name(engines, voice), None)
         turn = slot.lane.admit()
         if fmt == "wav":
-            async with turn:
-                pieces = await asyncio.to_thread(slot.lane.holding(lambda: list(sentences(slot.part, text))))
+            async with turn:  # a whole file: its first sentence gains nothing from being cut at a comma
+                pieces = await asyncio.to_thread(slot.lane.holding(lambda: list(sentences(slot.part, text, 0))))
             return Response(wav_bytes(pieces), media_type="audio/wav")
         chunks = iterate_in_thread(lambda: sentences(slot.part, text), slot.lane.model)
         return TurnResponse(_pcm_stream(turn, chunks), turn, "audio/pcm")

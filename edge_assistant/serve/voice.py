@@ -7,12 +7,14 @@ import wave
 from collections.abc import Iterator, Sequence
 
 from ..errors import TooLargeError, UsageError
-from ..text import speakable
+from ..text import CLAUSE, speakable, split_sentences
 from ..tts.output import join, resample
 from ..tts.speaker import Speaker, Speech
 
 SAMPLES_PER_CHUNK = 1024
 """Samples per audio chunk sent to a client (what Home Assistant's own services send)."""
+EAGER_WORDS = 4
+"""A first sentence is spoken from its first comma once it has this many words (its audio starts sooner)."""
 
 
 def clean_text(text: object, limit: int) -> str:
@@ -24,11 +26,25 @@ def clean_text(text: object, limit: int) -> str:
     return speakable(text)
 
 
-def sentences(speaker: Speaker, text: str) -> Iterator[Speech]:
-    """One Speech per sentence, as each is ready (the first is heard while the rest are made)."""
-    for piece in speaker.synthesize_stream(text):
-        if len(piece.samples):
-            yield piece
+def lead(text: str, eager_words: int = EAGER_WORDS) -> list[str]:
+    """The text as the voice is given it: a long first sentence's first clause alone (ending at a comma,
+    semicolon or colon after at least `eager_words` words; 0: never), then the rest."""
+    first = next(iter(split_sentences(text)), "") if eager_words else ""
+    start = text.find(first)
+    for match in CLAUSE.finditer(first):
+        if len(first[: match.start()].split()) >= eager_words:
+            cut = start + match.end()
+            return [part for part in (text[:cut].strip(), text[cut:].strip()) if part]
+    return [text] if text.strip() else []
+
+
+def sentences(speaker: Speaker, text: str, eager_words: int = EAGER_WORDS) -> Iterator[Speech]:
+    """One Speech per sentence, as each is ready (the first is heard while the rest are made); with
+    `eager_words`, a long first sentence is made in two, from its first comma."""
+    for part in lead(text, eager_words):
+        for piece in speaker.synthesize_stream(part):
+            if len(piece.samples):
+                yield piece
 
 
 def pcm(speech: Speech) -> bytes:

@@ -49,7 +49,7 @@ from .engines import Engines, Slot
 from .lanes import Turn
 from .pcm import PcmFormat
 from .threads import iterate_in_thread
-from .voice import clean_text, pcm_chunks, sentences
+from .voice import EAGER_WORDS, clean_text, pcm_chunks, sentences
 
 log = logging.getLogger(__name__)
 LINE_LIMIT = 64 * 1024
@@ -176,6 +176,8 @@ class _Streaming:
     slot: Slot[Speaker]
     splitter: SentenceSplitter
     chars: int = 0
+    spoken: bool = False
+    """A sentence was spoken (only the first is cut at a comma)."""
 
 
 class WyomingHandler(AsyncEventHandler):
@@ -193,7 +195,6 @@ class WyomingHandler(AsyncEventHandler):
         self.engines = engines
         self.chats = chats
         self.settings = settings
-        self.info = describe(engines).event()
         self.in_request = False
         """A request is being answered: a graceful stop waits for it."""
         self.closing = False
@@ -265,7 +266,7 @@ class WyomingHandler(AsyncEventHandler):
     async def _dispatch(self, event: Event) -> None:
         kind = event.type
         if Describe.is_type(kind):
-            await self.write_event(self.info)
+            await self.write_event(describe(self.engines).event())  # built when asked, not per connection
         elif Ping.is_type(kind):
             await self.write_event(Pong(text=Ping.from_event(event).text).event())
         elif Transcribe.is_type(kind):
@@ -393,7 +394,7 @@ class WyomingHandler(AsyncEventHandler):
             self._streaming, self._stream_failed = None, True
             raise UsageError(f"streamed text longer than {self.settings.max_text_chars} characters")
         for sentence in stream.splitter.feed(text):
-            await self._speak_sentence(stream.slot, sentence)
+            await self._speak_sentence(stream, sentence)
 
     async def _stop_stream(self) -> None:
         stream, self._streaming = self._streaming, None
@@ -401,21 +402,23 @@ class WyomingHandler(AsyncEventHandler):
         try:
             if stream is not None:
                 for sentence in stream.splitter.flush():
-                    await self._speak_sentence(stream.slot, sentence)
+                    await self._speak_sentence(stream, sentence)
             elif not failed:
                 raise UsageError("synthesize-stop without synthesize-start")
             await self.write_event(SynthesizeStopped().event())
         finally:
             self.in_request = False
 
-    async def _speak_sentence(self, slot: Slot[Speaker], sentence: str) -> None:
+    async def _speak_sentence(self, stream: _Streaming, sentence: str) -> None:
         """One audio-start..audio-stop for the sentence (Piper may cut it further; the pieces follow at once)."""
         text = clean_text(sentence, self.settings.max_text_chars)
         if not text:
             return
+        slot, eager = stream.slot, 0 if stream.spoken else EAGER_WORDS
+        stream.spoken = True
         started = False
         async with slot.lane.admit():
-            async for speech in iterate_in_thread(lambda: sentences(slot.part, text), slot.lane.model):
+            async for speech in iterate_in_thread(lambda: sentences(slot.part, text, eager), slot.lane.model):
                 if not started:
                     await self.write_event(AudioStart(rate=speech.rate, width=2, channels=1).event())
                     started = True

@@ -76,6 +76,7 @@ class PiperSpeaker:
             options.intra_op_num_threads = self.threads
             options.inter_op_num_threads = 1
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.enable_cpu_mem_arena = False  # the arena keeps the largest sentence's buffers for good
             config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
             session = onnxruntime.InferenceSession(
                 str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
