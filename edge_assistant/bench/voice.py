@@ -62,6 +62,9 @@ HESITATIONS = [
 WHOLE_FIRST = [("Tell me a joke", "about cats."), ("What time is it", "in Tokyo?")]
 """A pause after words that already make a whole request."""
 PAUSES = (0.35, 0.5, 0.65)
+PAUSED_CUT = "gap-1frame"
+"""Where the pause goes in a paused question (`PiperSpeaker.synthesize_split`): in the cached file's name, so a
+change there makes new material."""
 GAP = 3.0
 """Seconds of silence after each question (the answer's time)."""
 LOUD = 300
@@ -203,7 +206,7 @@ def count_false_cuts(recognizer: Recognizer, speaker: Speaker, cache: Path, figu
     """Run the paused questions through the recognizer with the assistant's turn-taking; a question heard as
     more than one turn was cut."""
     items: list[tuple[str, float, str]] = [(a, p, b) for p in PAUSES for a, b in HESITATIONS + WHOLE_FIRST]
-    wav = cache / f"voice-paused-{speaker.name}.wav"
+    wav = cache / f"voice-paused-{PAUSED_CUT}-{speaker.name}.wav"
     clips = build_wav(speaker, items, wav)
     recognizer.turn_end = TurnEnd(AssistantSettings().turn)
     recognizer.open()
