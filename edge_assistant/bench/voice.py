@@ -100,6 +100,8 @@ class VoiceFigures:
     hesitations: int = 0
     whole_first_cuts: int = 0
     whole_firsts: int = 0
+    cut: list[str] = field(default_factory=list)
+    """The paused questions answered half-way, as the turns they were heard in."""
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -210,11 +212,13 @@ def count_false_cuts(recognizer: Recognizer, speaker: Speaker, cache: Path, figu
     clips = build_wav(speaker, items, wav)
     recognizer.turn_end = TurnEnd(AssistantSettings().turn)
     recognizer.open()
-    ends = [u.end for u in recognizer.stream(FileSource(wav).chunks()) if u.final]
+    heard = [u for u in recognizer.stream(FileSource(wav).chunks()) if u.final]
     whole = {f"{a} {b}" for a, b in WHOLE_FIRST}
-    for clip in clips:
-        turns = sum(1 for end in ends if clip.start - 0.3 <= end <= clip.end + GAP / 2)
-        cut = turns > 1
+    for clip, (_, pause, _) in zip(clips, items, strict=True):
+        turns = [u.text for u in heard if clip.start - 0.3 <= u.end <= clip.end + GAP / 2]
+        cut = len(turns) > 1
+        if cut:
+            figures.cut.append(f"{pause:.2f} s: " + " | ".join(turns))
         if clip.text in whole:
             figures.whole_firsts += 1
             figures.whole_first_cuts += cut

@@ -188,6 +188,8 @@ def _print_voice(v: dict[str, Any]) -> None:
         f"think inside ({v['hesitation_cut_rate']:.0%}); {v['whole_first_cuts']} of {v['whole_firsts']} paused after "
         "words that already make a request"
     )
+    for heard in v.get("cut", []):
+        click.echo(f"    heard as two turns after a pause of {heard}")
     b = v.get("barge_in") or {}
     if b.get("note"):
         click.echo(f"- {b['note']}")
