@@ -15,6 +15,7 @@ The conversation is kept across the questions, as a user's would be.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import subprocess
@@ -57,11 +58,27 @@ HESITATIONS = [
     ("What is the weather like in", "Paris today?"),
     ("Play some music by", "the Beatles."),
     ("Who is the author of", "Hamlet?"),
+    # after words that a recognizer may complete on its own ("Remind me to buy me.", "How do I make it?")
+    ("Remind me to buy", "milk on the way home."),
+    ("What is the difference between", "a frog and a toad?"),
+    ("Can you recommend a good", "book about history?"),
+    ("Send a message to", "Anna saying I am late."),
+    ("How do I make", "pancakes?"),
+    ("Add eggs and", "butter to my shopping list."),
+    ("Wake me up at", "seven tomorrow."),
+    ("How far is it from here to", "the station?"),
+    ("Who was the first person to walk on", "the moon?"),
+    ("I need a recipe with", "chicken and rice."),
+    ("What is the population of", "Japan?"),
+    ("Translate good morning into", "Spanish."),
 ]
 """A pause where people stop to think: after a word that needs more."""
 WHOLE_FIRST = [("Tell me a joke", "about cats."), ("What time is it", "in Tokyo?")]
 """A pause after words that already make a whole request."""
 PAUSES = (0.35, 0.5, 0.65)
+PAUSED_CUT = "gap-1frame"
+"""Where the pause goes in a paused question (`PiperSpeaker.synthesize_split`): with the questions, in the cached
+file's name, so a change to either makes new material."""
 GAP = 3.0
 """Seconds of silence after each question (the answer's time)."""
 LOUD = 300
@@ -97,6 +114,8 @@ class VoiceFigures:
     hesitations: int = 0
     whole_first_cuts: int = 0
     whole_firsts: int = 0
+    cut: list[str] = field(default_factory=list)
+    """The paused questions answered half-way, as the turns they were heard in."""
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -203,15 +222,19 @@ def count_false_cuts(recognizer: Recognizer, speaker: Speaker, cache: Path, figu
     """Run the paused questions through the recognizer with the assistant's turn-taking; a question heard as
     more than one turn was cut."""
     items: list[tuple[str, float, str]] = [(a, p, b) for p in PAUSES for a, b in HESITATIONS + WHOLE_FIRST]
-    wav = cache / f"voice-paused-{speaker.name}.wav"
+    digest = hashlib.sha256(repr((PAUSED_CUT, items)).encode()).hexdigest()[:12]
+    wav = cache / f"voice-paused-{digest}-{speaker.name}.wav"
     clips = build_wav(speaker, items, wav)
     recognizer.turn_end = TurnEnd(AssistantSettings().turn)
     recognizer.open()
-    ends = [u.end for u in recognizer.stream(FileSource(wav).chunks()) if u.final]
+    heard = [u for u in recognizer.stream(FileSource(wav).chunks()) if u.final]
     whole = {f"{a} {b}" for a, b in WHOLE_FIRST}
-    for clip in clips:
-        turns = sum(1 for end in ends if clip.start - 0.3 <= end <= clip.end + GAP / 2)
-        cut = turns > 1
+    for clip, (_, pause, _) in zip(clips, items, strict=True):
+        turns = [u.text for u in heard if clip.start - 0.3 <= u.end <= clip.end + GAP / 2]
+        cut = len(turns) > 1
+        if cut:
+            kind = " (a whole request before it)" if clip.text in whole else ""
+            figures.cut.append(f"{pause:.2f} s{kind}: " + " | ".join(turns))
         if clip.text in whole:
             figures.whole_firsts += 1
             figures.whole_first_cuts += cut

@@ -163,6 +163,24 @@ def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
     return figures
 
 
+def _turns_section(app: App) -> dict[str, Any]:
+    """The voice section's false cuts alone (no language model, not in real time): quick to run after a change
+    to turn-taking."""
+    from ..bench.voice import VoiceFigures, as_dict, count_false_cuts
+    from ..modes.parts import recognizer_for
+    from ..tts.select import make_speaker
+
+    recognizer = recognizer_for(app.store, app.machine, ListenSettings(silence=VOICE_SILENCE), fast=True)
+    speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
+    status(f"counting answers given half-way ({recognizer.name}, questions said by {speaker.name}) ...")
+    figures = VoiceFigures(recognizer.name, "", speaker.name)
+    try:
+        count_false_cuts(recognizer, speaker, app.paths.home / "cache" / "bench", figures)
+    finally:
+        recognizer.close()
+    return as_dict(figures)
+
+
 def _print_voice(v: dict[str, Any]) -> None:
     def ms(stats: dict[str, float]) -> str:
         return (
@@ -170,10 +188,13 @@ def _print_voice(v: dict[str, Any]) -> None:
             f"{stats['worst_s'] * 1000:.0f} ms over {stats['n']:.0f} questions"
         )
 
-    click.echo(f"\nVoice ({v['stt']} -> {v['llm']} -> {v['voice']}; a conversation, questions paced in real time)")
+    if v["llm"]:
+        click.echo(f"\nVoice ({v['stt']} -> {v['llm']} -> {v['voice']}; a conversation, questions paced in real time)")
+    else:
+        click.echo(f"\nTurn-taking ({v['stt']}, the questions said by {v['voice']})")
     if v["listener_stats"]:
         click.echo(f"- end of speech -> first audible answer, as a listener hears it: {ms(v['listener_stats'])}")
-    else:
+    elif v["listener_note"]:
         click.echo(f"- {v['listener_note']}")
     if v["in_process_stats"]:
         p = v["parts"]
@@ -188,6 +209,8 @@ def _print_voice(v: dict[str, Any]) -> None:
         f"think inside ({v['hesitation_cut_rate']:.0%}); {v['whole_first_cuts']} of {v['whole_firsts']} paused after "
         "words that already make a request"
     )
+    for heard in v.get("cut", []):
+        click.echo(f"    heard as two turns after a pause of {heard}")
     b = v.get("barge_in") or {}
     if b.get("note"):
         click.echo(f"- {b['note']}")
@@ -284,7 +307,7 @@ def _print_serve(rows: list[dict[str, Any]]) -> None:
         )
 
 
-SECTIONS = ("llm", "stt", "voice", "notes", "serve")
+SECTIONS = ("llm", "stt", "voice", "turns", "notes", "serve")
 
 
 @click.command()
@@ -322,7 +345,8 @@ def bench(
     as_json: bool,
 ) -> None:
     """Measure the language models (load, prompt and generation speed, time to first token, memory, against
-    llama.cpp itself), speech recognition (real-time factor, delay of the final text), the voice loop, notes
+    llama.cpp itself), speech recognition (real-time factor, delay of the final text), the voice loop (`turns`:
+    only its count of questions answered half-way), notes
     from long recordings (speed against faster-whisper itself, peak memory, word error rate) and serving over
     Wyoming (against wyoming-faster-whisper and wyoming-piper)."""
     threads = threads or app.machine.physical_cores
@@ -343,6 +367,8 @@ def bench(
     llm_rows = _llm_section(app, subjects, threads, repetitions, native, bandwidth) if subjects else []
     stt_rows = _stt_section(app) if "stt" in wanted else []
     voice = _voice_section(app, models[0] if models else None) if "voice" in wanted else None
+    if voice is None and "turns" in wanted:
+        voice = _turns_section(app)
     if twins and llm_rows:
         _record(app, machine, threads, bandwidth, [r for r in llm_rows if r.get("twin_of")])
     notes = _notes_section(app, min(repetitions, 3), notes_minutes) if "notes" in wanted else None

@@ -3,7 +3,10 @@
 At a short pause the recognizer already has the words so far. When they read as a finished request ("What
 is the capital of France?") a short silence ends the turn; when they stop on a word that needs more ("Set a
 timer for", "the capital of") the assistant waits longer, so a person who pauses to think is not answered
-half-way. The recognizers ask `TurnEnd` at each moment of silence (`stt.recognizer.TurnEnd`).
+half-way. A recognizer that punctuates (Whisper) also tells from the sound whether a sentence has ended: it
+closes one it hears end with a full stop or a question mark, and leaves one that trails off open ("What is the
+capital of all"), so there an unpunctuated end is an unfinished one. The recognizers ask `TurnEnd` at each
+moment of silence (`stt.recognizer.TurnEnd`).
 """
 
 from __future__ import annotations
@@ -27,13 +30,18 @@ _CONTINUES = (
 CONTINUES = frozenset(word for group in _CONTINUES for word in group.split())
 """Last words that leave a request unfinished."""
 OPEN_END = re.compile(r"(\.\.\.|…|,|;|:|-|–|—)\s*$")
+CLOSED_END = re.compile(r"[.?!。？！][\"'”’)\]]*\s*$")
+"""A sentence's closing punctuation (and any quote or bracket after it)."""
 WORD = re.compile(r"[\w']+")
 
 
-def looks_complete(text: str) -> bool:
-    """Whether `text` reads as a whole request rather than one cut at a pause."""
+def looks_complete(text: str, punctuated: bool = False) -> bool:
+    """Whether `text` reads as a whole request rather than one cut at a pause. `punctuated`: the recognizer
+    punctuates what it hears, so text without a closing full stop or question mark trails off."""
     stripped = text.strip()
     if not stripped or OPEN_END.search(stripped):
+        return False
+    if punctuated and not CLOSED_END.search(stripped):
         return False
     words = WORD.findall(stripped.lower())
     return bool(words) and words[-1] not in CONTINUES
@@ -51,5 +59,5 @@ class TurnEnd:
         """The least silence after which a turn may end: the recognizer needs the words by then."""
         return self.settings.complete_silence
 
-    def __call__(self, text: str, silence: float) -> bool:
-        return silence >= self.settings.complete_silence and looks_complete(text)
+    def __call__(self, text: str, silence: float, punctuated: bool) -> bool:
+        return silence >= self.settings.complete_silence and looks_complete(text, punctuated)

@@ -11,14 +11,15 @@ from .types import Utterance
 
 
 class TurnEnd(Protocol):
-    """Whether the words heard so far, followed by this much silence, end the speaker's turn."""
+    """Whether the words heard so far, followed by this much silence, end the speaker's turn; `punctuated`: the
+    recognizer punctuates what it hears (a sentence it hears end gets a full stop or a question mark)."""
 
     @property
     def min_silence(self) -> float:
         """Seconds of silence before which no turn ends early."""
         ...
 
-    def __call__(self, text: str, silence: float) -> bool: ...
+    def __call__(self, text: str, silence: float, punctuated: bool) -> bool: ...
 
 
 class Recognizer(Protocol):

@@ -94,7 +94,7 @@ class VoskRecognizer:
     def _turn_over(self, endpointer: Endpointer, words: str) -> bool:
         """The words so far, after the silence heard since, end the speaker's turn."""
         silence = endpointer.silence
-        return self.turn_end is not None and bool(words) and self.turn_end(words, silence)
+        return self.turn_end is not None and bool(words) and self.turn_end(words, silence, punctuated=False)
 
     def transcribe_window(self, window: Window) -> Iterator[Utterance]:
         """The final utterances of a window of a recording, streamed through a fresh recognizer (so the same

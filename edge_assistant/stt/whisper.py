@@ -212,7 +212,7 @@ class WhisperRecognizer:
         if silence < self.turn_end.min_silence:
             return False
         text = early[1].result()  # wait for it: it is due about now, and the decision needs it
-        return text is not None and self.turn_end(text.text, silence)
+        return text is not None and self.turn_end(text.text, silence, punctuated=True)
 
     def _segment(self, kept: list[AudioChunk], until: float) -> Utterance | None:
         if not kept:

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 
 _PHONEME_BLOCK = re.compile(r"\[\[|\]\]")
 """Piper reads '[[ ... ]]' as raw phonemes; model output must not reach it so."""
+_FRAME = 256
+"""Samples per vocoder frame of a Piper voice (its phoneme timings come in whole frames)."""
 
 
 def _sound(phoneme: str) -> bool:
@@ -112,7 +114,11 @@ class PiperSpeaker:
 
     def synthesize_split(self, first: str, second: str) -> tuple[Speech, int]:
         """`first` and `second` said as one sentence in one breath, and the sample offset between them (to place a
-        pause inside a sentence). Needs the `onnx` package, to read the voice's phoneme timings."""
+        pause inside a sentence). Needs the `onnx` package, to read the voice's phoneme timings.
+
+        The offset is one vocoder frame before the word gap the timings give: the next word's first sound starts
+        in the voice's audio before its timing says (cut in the gap's middle, "Remind me to call my" kept the
+        onset of "sister" and Whisper heard "myself")."""
         from piper import PiperVoice
 
         if self._aligned is None:
@@ -127,7 +133,7 @@ class PiperSpeaker:
                 if _sound(phoneme.phoneme):
                     seen += 1
                 elif not cut and seen >= wanted and phoneme.phoneme == " ":
-                    cut = at + int(phoneme.num_samples) // 2
+                    cut = max(1, at - _FRAME)
                 at += int(phoneme.num_samples)
             pieces.append(np.asarray(chunk.audio_int16_array, dtype=np.int16).reshape(-1))
             at = sum(len(p) for p in pieces)
