@@ -86,6 +86,8 @@ class WhisperRecognizer:
         self.check()
         try:
             from faster_whisper import WhisperModel
+
+            from .features import BlockFeatureExtractor
         except ImportError:
             raise NotInstalledError("Whisper needs faster-whisper: pip install 'edge-assistant[whisper]'") from None
         try:
@@ -94,6 +96,7 @@ class WhisperRecognizer:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelFileError(f"faster-whisper cannot load {self.model_path}: {exc}") from None
+        self._model.feature_extractor = BlockFeatureExtractor.like(self._model.feature_extractor)
 
     def close(self) -> None:
         self._model = None
