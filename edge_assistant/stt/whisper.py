@@ -86,6 +86,9 @@ class WhisperRecognizer:
         self.check()
         try:
             from faster_whisper import WhisperModel
+
+            from .features import BlockFeatureExtractor
+            from .vad import use_block_vad
         except ImportError:
             raise NotInstalledError("Whisper needs faster-whisper: pip install 'edge-assistant[whisper]'") from None
         try:
@@ -94,6 +97,8 @@ class WhisperRecognizer:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise ModelFileError(f"faster-whisper cannot load {self.model_path}: {exc}") from None
+        self._model.feature_extractor = BlockFeatureExtractor.like(self._model.feature_extractor)
+        use_block_vad()
 
     def close(self) -> None:
         self._model = None
