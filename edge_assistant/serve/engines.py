@@ -18,6 +18,7 @@ from ..hardware import Machine
 from ..languages import NAMES, language
 from ..llm.backend import Backend
 from ..llm.options import Message
+from ..memory import give_back
 from ..modes.parts import backend_for, recognizer_for, speaker_for
 from ..settings import SYSTEM, ListenSettings, LlmSettings, ServeSettings
 from ..store import Store
@@ -27,7 +28,6 @@ from ..stt.whisper import WhisperRecognizer
 from ..tts.select import ESPEAK
 from ..tts.speaker import Speaker
 from .lanes import Lane
-from .memory import give_back
 
 log = logging.getLogger(__name__)
 P = TypeVar("P")

@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from ..errors import BusyError
-from .memory import give_back
+from ..memory import give_back
 
 T = TypeVar("T")
 

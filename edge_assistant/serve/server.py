@@ -15,11 +15,11 @@ import socket
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
+from ..memory import give_back, limit_arenas
 from ..settings import ServeSettings
 from .address import Address, bind, parse_address
 from .chats import Chats
 from .engines import Engines
-from .memory import give_back, limit_arenas
 from .wyoming import LINE_LIMIT, WyomingHandler
 
 log = logging.getLogger(__name__)

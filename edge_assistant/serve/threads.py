@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 from typing import TypeVar
 
-from .memory import give_back
+from ..memory import give_back
 
 T = TypeVar("T")
 _END = object()
