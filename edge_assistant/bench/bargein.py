@@ -89,17 +89,14 @@ def measure_barge_in(model_args: list[str], speaker: Speaker, cache: Path, timeo
             child = start_assistant(room.env, log, ["--echo-cancel", *model_args], out.open("wb"), errors.open("wb"))
             try:
                 _wait_for(child, errors, "listening", timeout)
-                asked: list[str] = []
-                for story, over, (text, _) in zip(stories, overs, OVER, strict=True):
+                for story, over in zip(stories, overs, strict=True):
                     room.play_into_mic(story)
                     _wait_speaking(out, child, timeout)
                     time.sleep(SPEAKING)
                     room.play_into_mic(over)
-                    asked.append(text)
                     _settle(log, timeout)
-                for question, text in zip(questions, QUESTIONS, strict=True):
+                for question in questions:
                     room.play_into_mic(question)
-                    asked.append(text)
                     _settle(log, timeout)
                 _score(_turns(log), figures)
             finally:
@@ -124,32 +121,31 @@ def _settle(log: Path, timeout: float, quiet: float = 3.0) -> None:
         time.sleep(0.1)
 
 
+def _from_a_person(transcript: str) -> bool:
+    """The transcript is one of the questions played (a person spoke), not the assistant's own voice."""
+    heard = transcript.lower()
+    return any(k in heard for _, k in OVER) or any(similar(heard, q) >= ASKED for q in [*QUESTIONS, *STORIES])
+
+
 def _score(turns: list[dict[str, object]], figures: BargeInFigures) -> None:
     """Each turn that stopped was stopped by what was heard next: a person (one of the questions played over
     it) or its own voice leaking through the echo canceller (anything else)."""
-    keywords = [keyword for _, keyword in OVER]
     for turn, after in itertools.pairwise(turns):
-        heard = str(after.get("transcript", "")).lower()
-        person = any(k in heard for k in keywords) or any(similar(heard, q) >= ASKED for q in [*QUESTIONS, *STORIES])
+        heard = str(after.get("transcript", ""))
         if not turn.get("interrupted"):
             figures.answers += 1
             continue
-        if person:
+        if _from_a_person(heard):
             figures.interruptions += 1
             timings = turn.get("timings")
             delay = timings.get("barge_in_s") if isinstance(timings, dict) else None
             if isinstance(delay, (int, float)) and delay > 0:
                 figures.delays.append(float(delay))
-            figures.answered_after += any(k in heard for k in keywords)
+            figures.answered_after += any(k in heard.lower() for _, k in OVER)
         else:
             figures.false_interruptions += 1
             figures.answers += 1
-    figures.echo_turns = sum(
-        1
-        for t in turns
-        if not any(k in str(t.get("transcript", "")).lower() for k in keywords)
-        and not any(similar(str(t.get("transcript", "")), q) >= ASKED for q in [*QUESTIONS, *STORIES])
-    )
+    figures.echo_turns = sum(not _from_a_person(str(t.get("transcript", ""))) for t in turns)
 
 
 def _wait_speaking(out: Path, child: subprocess.Popen[bytes], timeout: float) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -21,6 +21,10 @@ from ..llm.select import choose
 from ..measured import render as render_measured
 from ..settings import VOICE_SILENCE, ListenSettings, LlmSettings
 from .common import App, emit_json, json_option, pass_app, status
+
+if TYPE_CHECKING:
+    from ..stt.recognizer import Recognizer
+    from ..tts.speaker import Speaker
 
 
 @dataclass(frozen=True)
@@ -141,21 +145,26 @@ def _print_stt(rows: list[dict[str, Any]]) -> None:
         )
 
 
+def _hearing(app: App) -> tuple[Recognizer, Speaker, Path]:
+    """The voice sections' recognizer (the assistant's, with the bench's silence), English voice and cache."""
+    from ..modes.parts import recognizer_for
+    from ..tts.select import make_speaker
+
+    recognizer = recognizer_for(app.store, app.machine, ListenSettings(silence=VOICE_SILENCE), fast=True)
+    speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
+    return recognizer, speaker, app.paths.home / "cache" / "bench"
+
+
 def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
     from ..bench.bargein import as_dict as barge_dict
     from ..bench.bargein import measure_barge_in
     from ..bench.voice import as_dict as voice_dict
     from ..bench.voice import measure_voice
-    from ..modes.parts import recognizer_for
-    from ..tts.select import make_speaker
     from .common import backend
 
-    listen = ListenSettings(silence=VOICE_SILENCE)
-    recognizer = recognizer_for(app.store, app.machine, listen, fast=True)
-    speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
+    recognizer, speaker, cache = _hearing(app)
     llm = backend(app, LlmSettings(model=spec))
     status(f"measuring the voice loop ({recognizer.name} -> {llm.name} -> {speaker.name}), in real time ...")
-    cache = app.paths.home / "cache" / "bench"
     model_args = ["-m", spec] if spec else []
     figures = voice_dict(measure_voice(recognizer, llm, speaker, cache, model_args))
     status("measuring barge-in by voice in a virtual room (echo cancellation on) ...")
@@ -167,15 +176,12 @@ def _turns_section(app: App) -> dict[str, Any]:
     """The voice section's false cuts alone (no language model, not in real time): quick to run after a change
     to turn-taking."""
     from ..bench.voice import VoiceFigures, as_dict, count_false_cuts
-    from ..modes.parts import recognizer_for
-    from ..tts.select import make_speaker
 
-    recognizer = recognizer_for(app.store, app.machine, ListenSettings(silence=VOICE_SILENCE), fast=True)
-    speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
+    recognizer, speaker, cache = _hearing(app)
     status(f"counting answers given half-way ({recognizer.name}, questions said by {speaker.name}) ...")
     figures = VoiceFigures(recognizer.name, "", speaker.name)
     try:
-        count_false_cuts(recognizer, speaker, app.paths.home / "cache" / "bench", figures)
+        count_false_cuts(recognizer, speaker, cache, figures)
     finally:
         recognizer.close()
     return as_dict(figures)
