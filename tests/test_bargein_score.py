@@ -30,11 +30,28 @@ def test_a_question_heard_with_another_spelling_and_repeated_is_a_person() -> No
     assert figures.echo_turns == 0
 
 
-def test_an_answer_stopped_by_something_nobody_asked_is_a_false_interruption() -> None:
-    turns = [_turn("How many days are there in a week?", True, 0.3), _turn("seven days in a week and", False)]
+def test_the_end_of_a_question_heard_after_a_pause_is_a_person() -> None:
+    """From a bench run: the story asked for was taken as two turns at its comma, and the second stopped the first."""
+    turns = [
+        _turn("Describe a long walk through a forest in autumn.", True, 0.31),
+        _turn("and detail.", True, 0.3),
+        _turn("How many legs does the spider have?", False),
+    ]
     figures = BargeInFigures()
     _score(turns, figures)
-    assert (figures.false_interruptions, figures.answers, figures.echo_turns) == (1, 1, 1)
+    assert (figures.false_interruptions, figures.interruptions, figures.echo_turns) == (0, 2, 0)
+
+
+def test_an_answer_stopped_by_something_nobody_asked_is_a_false_interruption() -> None:
+    turns = [
+        _turn("How many days are there in a week?", True, 0.3),
+        _turn("seven days in a week and", False),
+        _turn("What is the capital of France?", True, 0.3),
+        _turn("Paris is a city of art.", False),  # its own answer heard back
+    ]
+    figures = BargeInFigures()
+    _score(turns, figures)
+    assert (figures.false_interruptions, figures.answers, figures.echo_turns) == (2, 3, 2)
 
 
 def test_the_next_question_waits_for_the_answer_not_only_for_a_quiet_log(tmp_path: Path) -> None:

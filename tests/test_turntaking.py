@@ -232,3 +232,21 @@ def test_a_pause_inside_a_sentence_said_in_one_breath_is_not_its_end(
     heard = _heard(whisper, _said_with_pause(first, pause, second, tmp_path))
     assert len(heard) == 1, heard
     assert words(second)[0] in words(heard[0][0])
+
+
+@pytest.mark.slow
+def test_the_short_window_places_its_words_in_time(whisper: WhisperRecognizer, tmp_path: Path) -> None:
+    """The words turn-taking judges: Whisper's text, word by word, in order, inside the speech."""
+    import soundfile
+
+    from edge_assistant.stt.short_window import transcribe_short
+
+    samples, _ = soundfile.read(_speech(["What is the capital of France?"], tmp_path), dtype="int16")
+    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) > 300)
+    begin, end = loud[0] / RATE, loud[-1] / RATE
+    found = transcribe_short(whisper._model, samples, "en", words=True)
+    spoken = [w for w in found.words if any(c.isalnum() for c in w.text)]
+    assert " ".join(w.text for w in spoken) == " ".join(found.text.rstrip("?.").split())
+    assert [w.start for w in spoken] == sorted(w.start for w in spoken)
+    assert begin - 0.3 <= spoken[0].start and spoken[-1].start < end
+    assert not transcribe_short(whisper._model, samples, "en").words  # only when asked: it costs a decoder pass

@@ -141,9 +141,13 @@ def _is(turn: dict[str, object], question: str) -> bool:
 
 
 def _alike(transcript: str, text: str) -> bool:
-    """Some sentence of the transcript is `text` as heard (Whisper may repeat a sentence, or spell "color")."""
+    """Some sentence of the transcript is `text` as heard (Whisper may repeat a sentence, or spell "color"), or
+    its end heard as a turn of its own after a pause ("... in autumn, | and detail.")."""
     sentences = [s for s in re.split(r"(?<=[.?!])\s+", transcript) if s.strip()] or [transcript]
-    return any(similar(s, text) >= ASKED for s in sentences)
+    heard = transcript.split()
+    ending = " ".join(text.split()[-len(heard) :])
+    tail = len(heard) >= 2 and similar(transcript, ending) >= ASKED  # one word alike says nothing
+    return tail or any(similar(s, text) >= ASKED for s in sentences)
 
 
 def _from_a_person(transcript: str) -> bool:
