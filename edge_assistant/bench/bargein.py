@@ -93,9 +93,9 @@ def measure_barge_in(model_args: list[str], speaker: Speaker, cache: Path, timeo
             try:
                 _wait_for(child, errors, "listening", timeout)
                 for story, over, (text, _) in zip(stories, overs, OVER, strict=True):
-                    before = len(_turns(log))
+                    before, printed = len(_turns(log)), out.stat().st_size
                     room.play_into_mic(story)
-                    _wait_speaking(out, child, timeout)
+                    _wait_speaking(out, printed, child, timeout)
                     time.sleep(SPEAKING)
                     room.play_into_mic(over)
                     _settle(log, timeout, partial(_asked_after, before, text))
@@ -177,10 +177,10 @@ def _score(turns: list[dict[str, object]], figures: BargeInFigures) -> None:
     figures.echo_turns = sum(not _from_a_person(str(t.get("transcript", ""))) for t in turns)
 
 
-def _wait_speaking(out: Path, child: subprocess.Popen[bytes], timeout: float) -> None:
-    """Until the answer's first sentence is complete (and so being spoken)."""
+def _wait_speaking(out: Path, start: int, child: subprocess.Popen[bytes], timeout: float) -> None:
+    """Until a first sentence of an answer printed after `start` bytes of the output is complete (and so being
+    spoken); counted from before the request was played, as the answer may be printed whole while it plays."""
     deadline = time.monotonic() + timeout
-    start = len(out.read_bytes())
     while ". " not in out.read_bytes()[start:].decode(errors="replace"):
         if child.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the assistant did not start its answer")

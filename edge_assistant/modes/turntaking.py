@@ -5,8 +5,9 @@ is the capital of France?") a short silence ends the turn; when they stop on a w
 timer for", "the capital of") the assistant waits longer, so a person who pauses to think is not answered
 half-way. A recognizer that punctuates (Whisper) also tells from the sound whether a sentence has ended: it
 closes one it hears end with a full stop or a question mark, and leaves one that trails off open ("What is the
-capital of all"), so there an unpunctuated end is an unfinished one. The recognizers ask `TurnEnd` at each
-moment of silence (`stt.recognizer.TurnEnd`).
+capital of all"), so there an unpunctuated end is an unfinished one; a word it only expected, placed after
+the voice ended ("Remind me to buy me."), is left out before the question is asked (`stt/unsaid.py`). The
+recognizers ask `TurnEnd` at each moment of silence (`stt.recognizer.TurnEnd`).
 """
 
 from __future__ import annotations
