@@ -30,6 +30,9 @@ NO_SPEECH = 0.6
 """Above this no-speech probability, with a low average log probability, the window holds no speech."""
 LOW_LOGPROB = -1.0
 BEAM = 1
+PREPENDED = "\"'“¿([{-"
+APPENDED = "\"'.。,，!！?？:：”)]}、"
+"""Punctuation joined to the word after or before it, as faster-whisper's word timestamps join it."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class WindowText:
     avg_logprob: float
     no_speech_prob: float
     words: tuple[TimedWord, ...] = ()
-    """When asked for: the words of `text` in time (punctuation included as Whisper's tokens split it)."""
+    """When asked for: the words of `text` in time, punctuation joined to them."""
 
     @property
     def speech(self) -> bool:
@@ -112,9 +115,14 @@ def _align(
 ) -> tuple[TimedWord, ...]:
     """The words of `tokens` in time, searched over the speech and the padding after it (where Whisper puts a
     word it only expected)."""
+    from faster_whisper.transcribe import merge_punctuations
+
     searched = min(frames, int((samples / RATE + PADDING) * 100))
     found = model.find_alignment(tokenizer, [tokens], encoded, searched)
+    aligned = found[0] if found else []
+    merge_punctuations(aligned, PREPENDED, APPENDED)
     return tuple(
         TimedWord(str(w["word"]).strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
-        for w in (found[0] if found else [])
+        for w in aligned
+        if str(w["word"]).strip()
     )
