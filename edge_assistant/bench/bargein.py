@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +92,17 @@ def measure_barge_in(model_args: list[str], speaker: Speaker, cache: Path, timeo
             child = start_assistant(room.env, log, ["--echo-cancel", *model_args], out.open("wb"), errors.open("wb"))
             try:
                 _wait_for(child, errors, "listening", timeout)
-                for story, over in zip(stories, overs, strict=True):
+                for story, over, (text, _) in zip(stories, overs, OVER, strict=True):
+                    before, printed = len(_turns(log)), out.stat().st_size
                     room.play_into_mic(story)
-                    _wait_speaking(out, child, timeout)
+                    _wait_speaking(out, printed, child, timeout)
                     time.sleep(SPEAKING)
                     room.play_into_mic(over)
-                    _settle(log, timeout)
+                    _settle(log, timeout, partial(_asked_after, before, text))
                 for question in questions:
+                    before = len(_turns(log))
                     room.play_into_mic(question)
-                    _settle(log, timeout)
+                    _settle(log, timeout, partial(_asked_after, before, None))
                 _score(_turns(log), figures)
             finally:
                 child.terminate()
@@ -108,11 +113,13 @@ def measure_barge_in(model_args: list[str], speaker: Speaker, cache: Path, timeo
     return figures
 
 
-def _settle(log: Path, timeout: float, quiet: float = 3.0) -> None:
-    """Until the turn log has not changed for `quiet` seconds (the answers, and whatever followed them, done)."""
+def _settle(log: Path, timeout: float, answered: Callable[[list[dict[str, object]]], bool], quiet: float = 3.0) -> None:
+    """Until the turns logged say the question just played was `answered` (a turn is logged once its answer has
+    been spoken or stopped), then until the log has not changed for `quiet` seconds (whatever followed, done):
+    the next question is played into silence, not over an answer still being spoken."""
     deadline = time.monotonic() + timeout
     last, since = -1, time.monotonic()
-    while time.monotonic() - since < quiet:
+    while not answered(_turns(log)) or time.monotonic() - since < quiet:
         size = log.stat().st_size if log.exists() else 0
         if size != last:
             last, since = size, time.monotonic()
@@ -121,10 +128,32 @@ def _settle(log: Path, timeout: float, quiet: float = 3.0) -> None:
         time.sleep(0.1)
 
 
+def _asked_after(before: int, question: str | None, turns: list[dict[str, object]]) -> bool:
+    """A turn after the first `before` was taken on `question` (None: on anything)."""
+    return any(question is None or _is(turn, question) for turn in turns[before:])
+
+
+def _is(turn: dict[str, object], question: str) -> bool:
+    """The turn's transcript is `question` as heard (its key word, or a sentence of it alike)."""
+    heard = str(turn.get("transcript", ""))
+    keys = [k for q, k in OVER if q == question]
+    return any(k in heard.lower() for k in keys) or _alike(heard, question)
+
+
+def _alike(transcript: str, text: str) -> bool:
+    """Some sentence of the transcript is `text` as heard (Whisper may repeat a sentence, or spell "color"), or
+    its end heard as a turn of its own after a pause ("... in autumn, | and detail.")."""
+    sentences = [s for s in re.split(r"(?<=[.?!])\s+", transcript) if s.strip()] or [transcript]
+    heard = transcript.split()
+    ending = " ".join(text.split()[-len(heard) :])
+    tail = len(heard) >= 2 and similar(transcript, ending) >= ASKED  # one word alike says nothing
+    return tail or any(similar(s, text) >= ASKED for s in sentences)
+
+
 def _from_a_person(transcript: str) -> bool:
     """The transcript is one of the questions played (a person spoke), not the assistant's own voice."""
     heard = transcript.lower()
-    return any(k in heard for _, k in OVER) or any(similar(heard, q) >= ASKED for q in [*QUESTIONS, *STORIES])
+    return any(k in heard for _, k in OVER) or any(_alike(heard, q) for q in [*QUESTIONS, *STORIES])
 
 
 def _score(turns: list[dict[str, object]], figures: BargeInFigures) -> None:
@@ -148,10 +177,10 @@ def _score(turns: list[dict[str, object]], figures: BargeInFigures) -> None:
     figures.echo_turns = sum(not _from_a_person(str(t.get("transcript", ""))) for t in turns)
 
 
-def _wait_speaking(out: Path, child: subprocess.Popen[bytes], timeout: float) -> None:
-    """Until the answer's first sentence is complete (and so being spoken)."""
+def _wait_speaking(out: Path, start: int, child: subprocess.Popen[bytes], timeout: float) -> None:
+    """Until a first sentence of an answer printed after `start` bytes of the output is complete (and so being
+    spoken); counted from before the request was played, as the answer may be printed whole while it plays."""
     deadline = time.monotonic() + timeout
-    start = len(out.read_bytes())
     while ". " not in out.read_bytes()[start:].decode(errors="replace"):
         if child.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("the assistant did not start its answer")

@@ -5,8 +5,9 @@ is the capital of France?") a short silence ends the turn; when they stop on a w
 timer for", "the capital of") the assistant waits longer, so a person who pauses to think is not answered
 half-way. A recognizer that punctuates (Whisper) also tells from the sound whether a sentence has ended: it
 closes one it hears end with a full stop or a question mark, and leaves one that trails off open ("What is the
-capital of all"), so there an unpunctuated end is an unfinished one. The recognizers ask `TurnEnd` at each
-moment of silence (`stt.recognizer.TurnEnd`).
+capital of all"), so there an unpunctuated end is an unfinished one; a word it only expected, placed after
+the voice ended ("Remind me to buy me."), is left out before the question is asked (`stt/unsaid.py`). The
+recognizers ask `TurnEnd` at each moment of silence (`stt.recognizer.TurnEnd`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ _CONTINUES = (
 )
 CONTINUES = frozenset(word for group in _CONTINUES for word in group.split())
 """Last words that leave a request unfinished."""
+_DETERMINERS = "a an the my your our their his her this that some any another"
+DETERMINERS = frozenset(_DETERMINERS.split())
+_BEFORE_NOUN = "good great nice new best favourite favorite little big few couple short quick"
+BEFORE_NOUN = frozenset(_BEFORE_NOUN.split())
+"""Adjectives that, after an article or determiner, stand before the noun still to come ("recommend a good")."""
 OPEN_END = re.compile(r"(\.\.\.|…|,|;|:|-|–|—)\s*$")
 CLOSED_END = re.compile(r"[.?!。？！][\"'”’)\]]*\s*$")
 """A sentence's closing punctuation (and any quote or bracket after it)."""
@@ -44,7 +50,9 @@ def looks_complete(text: str, punctuated: bool = False) -> bool:
     if punctuated and not CLOSED_END.search(stripped):
         return False
     words = WORD.findall(stripped.lower())
-    return bool(words) and words[-1] not in CONTINUES
+    if not words or words[-1] in CONTINUES:
+        return False
+    return not (len(words) > 1 and words[-2] in DETERMINERS and words[-1] in BEFORE_NOUN)
 
 
 class TurnEnd:

@@ -12,7 +12,8 @@ from .types import Utterance
 
 class TurnEnd(Protocol):
     """Whether the words heard so far, followed by this much silence, end the speaker's turn; `punctuated`: the
-    recognizer punctuates what it hears (a sentence it hears end gets a full stop or a question mark)."""
+    recognizer punctuates what it hears (a sentence it hears end gets a full stop or a question mark). Whisper
+    leaves out the words it wrote into the silence after the voice (`stt/unsaid.py`)."""
 
     @property
     def min_silence(self) -> float:

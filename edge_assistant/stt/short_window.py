@@ -4,9 +4,10 @@ faster-whisper pads every piece of audio to Whisper's 30-second window, and the 
 the window (its attention with the square of it): a 2-second question costs as much as 30 seconds of
 speech. CTranslate2's encoder takes shorter windows, and Whisper still transcribes well when the window
 holds the utterance with a few seconds of padding, so a short question is encoded in a 10-second window:
-several times less work, and the answer starts that much sooner. Greedy decoding, no timestamps: what the
-voice assistant needs, not the word timings that notes keep (those go through faster-whisper's own
-transcribe).
+several times less work, and the answer starts that much sooner. Greedy decoding, no timestamp tokens; on
+request the words are placed in time by one alignment pass over the text found (cross-attention, as
+faster-whisper's word timestamps): what turn-taking needs to tell a word heard from one Whisper wrote into the
+silence after the voice.
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ NO_SPEECH = 0.6
 """Above this no-speech probability, with a low average log probability, the window holds no speech."""
 LOW_LOGPROB = -1.0
 BEAM = 1
+PREPENDED = "\"'“¿([{-"
+APPENDED = "\"'.。,，!！?？:：”)]}、"
+"""Punctuation joined to the word after or before it, as faster-whisper's word timestamps join it."""
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    """A word of the window's text: seconds from the start of the samples, and Whisper's probability of it."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,8 @@ class WindowText:
     language: str
     avg_logprob: float
     no_speech_prob: float
+    words: tuple[TimedWord, ...] = ()
+    """When asked for: the words of `text` in time, punctuation joined to them."""
 
     @property
     def speech(self) -> bool:
@@ -50,10 +66,13 @@ def window_seconds(samples: int) -> float:
     return float(min(FULL_WINDOW, max(MIN_WINDOW, math.ceil(samples / RATE + PADDING))))
 
 
-def transcribe_short(model: Any, samples: npt.NDArray[np.int16], language: str | None) -> WindowText:
+def transcribe_short(
+    model: Any, samples: npt.NDArray[np.int16], language: str | None, words: bool = False
+) -> WindowText:
     """Greedy transcription of one utterance (16 kHz) by a faster-whisper `WhisperModel` in a short window.
 
-    `language` None detects it (multilingual models); English-only models are always English.
+    `language` None detects it (multilingual models); English-only models are always English. `words`: align
+    the text's words in time too (one more decoder pass over the text, a fraction of the transcription).
     """
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
@@ -85,4 +104,25 @@ def transcribe_short(model: Any, samples: npt.NDArray[np.int16], language: str |
     )[0]
     tokens = result.sequences_ids[0]
     avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # the score is divided by the length
-    return WindowText(tokenizer.decode(tokens).strip(), language, float(avg_logprob), float(result.no_speech_prob))
+    timed = _align(model, tokenizer, tokens, encoded, len(samples), frames) if words and tokens else ()
+    return WindowText(
+        tokenizer.decode(tokens).strip(), language, float(avg_logprob), float(result.no_speech_prob), timed
+    )
+
+
+def _align(
+    model: Any, tokenizer: Any, tokens: list[int], encoded: Any, samples: int, frames: int
+) -> tuple[TimedWord, ...]:
+    """The words of `tokens` in time, searched over the speech and the padding after it (where Whisper puts a
+    word it only expected)."""
+    from faster_whisper.transcribe import merge_punctuations
+
+    searched = min(frames, int((samples / RATE + PADDING) * 100))
+    found = model.find_alignment(tokenizer, [tokens], encoded, searched)
+    aligned = found[0] if found else []
+    merge_punctuations(aligned, PREPENDED, APPENDED)
+    return tuple(
+        TimedWord(str(w["word"]).strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
+        for w in aligned
+        if str(w["word"]).strip()
+    )

@@ -22,6 +22,7 @@ from .recognizer import TurnEnd
 from .segments import utterances
 from .short_window import transcribe_short
 from .types import Utterance, Word
+from .unsaid import said_so_far
 
 log = logging.getLogger(__name__)
 PRE_ROLL = 0.3
@@ -138,10 +139,13 @@ class WhisperRecognizer:
     def _transcribe_short(
         self, samples: npt.NDArray[np.int16], offset: float, language: str | None
     ) -> Utterance | None:
-        found = transcribe_short(self._model, samples, language)
+        # the words in time for turn-taking, which must tell the words said from those Whisper only expected
+        found = transcribe_short(self._model, samples, language, words=self.turn_end is not None)
         if not found.speech:
             return None
-        return Utterance(found.text, offset, offset + len(samples) / RATE, final=True, language=found.language)
+        words = tuple(Word(w.text, offset + w.start, offset + w.end, w.probability) for w in found.words)
+        end = offset + len(samples) / RATE
+        return Utterance(found.text, offset, end, final=True, words=words, language=found.language)
 
     def transcribe_window(self, window: Window) -> Iterator[Utterance]:
         """The segments of a window of a recording, each as soon as faster-whisper has it. Its VAD skips the
@@ -216,8 +220,8 @@ class WhisperRecognizer:
         silence = endpointer.silence
         if silence < self.turn_end.min_silence:
             return False
-        text = early[1].result()  # wait for it: it is due about now, and the decision needs it
-        return text is not None and self.turn_end(text.text, silence, punctuated=True)
+        heard = early[1].result()  # wait for it: it is due about now, and the decision needs it
+        return heard is not None and self.turn_end(said_so_far(heard, early[0]), silence, punctuated=True)
 
     def _segment(self, kept: list[AudioChunk], until: float) -> Utterance | None:
         if not kept:
@@ -228,8 +232,9 @@ class WhisperRecognizer:
         if len(samples) < RATE * 0.2:
             return None
         done = self.transcribe(samples, offset=start)
-        if done is not None and not done.words:
-            # no word times: the end of speech is where the endpointer heard the last voice, not whisper's
-            # coarse segment end (which runs into the silence kept after it)
+        if done is not None and (self.short_window or not done.words):
+            # no word times to end it (or only for turn-taking): the end of speech is where the endpointer heard
+            # the last voice, not the end of the audio or whisper's coarse segment end (which run into the silence
+            # kept after it)
             done = replace(done, end=min(done.end, max(done.start, until - POST_ROLL)))
         return done
