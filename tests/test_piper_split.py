@@ -17,8 +17,9 @@ import onnxruntime
 import pytest
 
 from edge_assistant.store import package_dir
+from edge_assistant.tts import vits
 from edge_assistant.tts.piper import PiperSpeaker
-from edge_assistant.tts.vits import FIRST_SECONDS, MAX_FRAMES, SplitVoice, decode, pieces, split_voice
+from edge_assistant.tts.vits import FIRST_SECONDS, MAX_FRAMES, SplitVoice, decode, load_split, pieces, split_voice
 
 SENTENCE = "It is twenty degrees outside and sunny, and the sky is clear over the whole valley today."
 
@@ -31,16 +32,17 @@ def joe_model() -> Path:
 
 
 @pytest.fixture(scope="module")
-def split() -> SplitVoice:
-    halves = split_voice(joe_model())
-    assert halves is not None
+def split(tmp_path_factory: pytest.TempPathFactory) -> SplitVoice:
+    halves = split_voice(joe_model(), tmp_path_factory.mktemp("joe-split"))
+    assert isinstance(halves, SplitVoice)
     return halves
 
 
 @pytest.fixture(scope="module")
-def speakers() -> Iterator[tuple[PiperSpeaker, PiperSpeaker]]:
-    """Joe split (the default) and joe whole."""
-    pieces, whole = PiperSpeaker(joe_model()), PiperSpeaker(joe_model(), split=False)
+def speakers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[PiperSpeaker, PiperSpeaker]]:
+    """Joe split (its halves kept in a folder) and joe whole (no folder for them)."""
+    pieces = PiperSpeaker(joe_model(), parts=tmp_path_factory.mktemp("voices"))
+    whole = PiperSpeaker(joe_model())
     pieces.open()
     whole.open()
     yield pieces, whole
@@ -48,8 +50,8 @@ def speakers() -> Iterator[tuple[PiperSpeaker, PiperSpeaker]]:
     whole.close()
 
 
-def session(model: bytes) -> Any:
-    return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+def session(model: Path) -> Any:
+    return onnxruntime.InferenceSession(str(model), providers=["CPUExecutionProvider"])
 
 
 def ids(speaker: PiperSpeaker, text: str) -> list[int]:
@@ -68,7 +70,15 @@ def test_joe_splits_at_its_decoder(split: SplitVoice) -> None:
     assert split.hop == 256  # joe's samples per frame (its phoneme timings come in whole frames of 256)
     assert 8 <= split.context <= 32  # HiFi-GAN's receptive field: about a dozen frames either side
     assert split.shared == ()  # one speaker: the decoder takes the latent alone
-    assert len(split.decoder) < len(split.encoder)  # the decoder is the small half of the weights
+    assert split.decoder.stat().st_size < split.encoder.stat().st_size  # the decoder: the small half of the weights
+
+
+def test_the_split_is_made_once_in_a_child_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = load_split(joe_model(), tmp_path)
+    assert made is not None and made.encoder.is_file() and made.context > 0
+    assert made.encoder.parent.parent == tmp_path  # in a folder of the cache, named for the voice file
+    monkeypatch.setattr(vits.subprocess, "run", lambda *a, **k: pytest.fail("split again"))
+    assert load_split(joe_model(), tmp_path) == made
 
 
 def test_pieces_join_to_the_whole_sentence_audio_without_noise(speakers: tuple[PiperSpeaker, PiperSpeaker]) -> None:
@@ -87,7 +97,7 @@ def test_pieces_join_to_the_whole_sentence_audio_without_noise(speakers: tuple[P
 def test_pieces_join_to_the_whole_latent_decoded_at_once_with_noise(split: SplitVoice) -> None:
     """Noise on (the voice's own scales): the same latent decoded in pieces and at once."""
     encoder, decoder = session(split.encoder), session(split.decoder)
-    speaker = PiperSpeaker(joe_model(), split=False)
+    speaker = PiperSpeaker(joe_model())
     phonemes = ids(speaker, SENTENCE)
     args = {
         "input": np.array([phonemes], dtype=np.int64),
@@ -118,7 +128,7 @@ class Counting:
 
 def test_first_piece_comes_before_the_rest_is_decoded(split: SplitVoice) -> None:
     encoder, decoder = session(split.encoder), Counting(session(split.decoder))
-    speaker = PiperSpeaker(joe_model(), split=False)
+    speaker = PiperSpeaker(joe_model())
     phonemes = ids(speaker, SENTENCE)
     args = {
         "input": np.array([phonemes], dtype=np.int64),
@@ -180,10 +190,12 @@ def peak_normalized_copy(tmp_path: Path) -> Path:
 
 def test_a_voice_that_cannot_be_split_speaks_whole(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = peak_normalized_copy(tmp_path)
+    assert "ReduceMax" in str(split_voice(path, tmp_path / "direct"))
     with caplog.at_level(logging.DEBUG, logger="edge_assistant.tts.vits"):
-        assert split_voice(path) is None
+        speaker = PiperSpeaker(path, parts=tmp_path / "voices")
+        speaker.open()
     assert "ReduceMax" in caplog.text and "runs whole" in caplog.text
-    with PiperSpeaker(path) as speaker:
+    with speaker:
         parts = list(speaker.synthesize_stream(SENTENCE))
         assert len(parts) == 1  # one run over the whole sentence
         assert parts[0].seconds > 4

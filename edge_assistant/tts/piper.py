@@ -7,7 +7,6 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import numpy.typing as npt
 
 from ..errors import ModelFileError, NotInstalledError
 from .speaker import Speech, empty
-from .vits import SplitVoice, decode, split_voice
+from .vits import SplitVoice, decode, load_split
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class PiperSpeaker:
         name: str | None = None,
         language: str | None = None,
         threads: int = 1,
-        split: bool = True,
+        parts: str | Path | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.threads = threads
@@ -58,9 +57,10 @@ class PiperSpeaker:
         self.name = name or stem
         self.language = language or stem.split("_")[0].split("-")[0].lower()
         """From the file name ('en_US-joe-medium' -> 'en') unless given."""
-        self.split = split
-        """Split the voice's graph at its decoder (`vits.split_voice`) and decode each sentence in pieces, the
-        first ready much sooner; a graph that cannot be split runs whole."""
+        self.parts = Path(parts) if parts else None
+        """Where the voice's graph split at its decoder is kept (`vits.load_split`; made on first use): each
+        sentence is then decoded in pieces, the first ready much sooner. None, or a graph that cannot be split:
+        the voice runs whole."""
         self._voice: Any = None
         self._aligned: Any = None
         self._halves: tuple[SplitVoice, Any] | None = None
@@ -95,17 +95,17 @@ class PiperSpeaker:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.enable_cpu_mem_arena = False  # the arena keeps the largest sentence's buffers for good
             config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
-            halves = split_voice(self.model_path) if self.split else None
+            halves = load_split(self.model_path, self.parts) if self.parts else None
             session = onnxruntime.InferenceSession(
-                halves.encoder if halves else str(self.model_path),
+                str(halves.encoder if halves else self.model_path),
                 sess_options=options,
                 providers=["CPUExecutionProvider"],
             )
             if halves is not None:
                 decoder = onnxruntime.InferenceSession(
-                    halves.decoder, sess_options=options, providers=["CPUExecutionProvider"]
+                    str(halves.decoder), sess_options=options, providers=["CPUExecutionProvider"]
                 )
-                self._halves = (replace(halves, encoder=b"", decoder=b""), decoder)
+                self._halves = (halves, decoder)
             self._voice = PiperVoice(config=config, session=session)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelFileError(f"{self.config_path} is not a Piper voice config: {exc}") from None

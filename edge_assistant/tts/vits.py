@@ -14,8 +14,13 @@ is not split (`split_voice` gives None) and the voice runs whole.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,15 +42,16 @@ FIRST_SECONDS = 0.35
 """Audio in the first piece: small, so it is ready soon, and long enough to be played while the next is made."""
 MAX_FRAMES = 256
 """Latent frames in a piece at most (pieces double in size from the first up to this)."""
+ENCODER, DECODER, SPLIT = "encoder.onnx", "decoder.onnx", "split.json"
 
 
 @dataclass(frozen=True)
 class SplitVoice:
-    """The two halves of a voice graph, serialized for onnxruntime."""
+    """The two halves of a voice graph, as ONNX files."""
 
-    encoder: bytes
+    encoder: Path
     """The voice's inputs -> the latent."""
-    decoder: bytes
+    decoder: Path
     """The latent (and the voice's inputs that do not depend on time, e.g. the speaker) -> audio."""
     latent: str
     """Name of the latent tensor (the encoder's output and the decoder's first input)."""
@@ -57,29 +63,88 @@ class SplitVoice:
     """Audio samples per latent frame."""
 
 
-def split_voice(model_path: str | Path) -> SplitVoice | None:
-    """The voice at `model_path` split at its decoder's input, or None (with the reason logged at debug level)
-    when its graph has no such split or the `onnx` package is not installed."""
-    try:
-        import onnx
-    except ImportError:
-        log.debug("%s: the onnx package is not installed; the voice runs whole", model_path)
-        return None
-    model = onnx.load(str(model_path))
-    found = _find(model.graph)
+def load_split(model_path: str | Path, cache: Path) -> SplitVoice | None:
+    """The voice at `model_path` split at its decoder's input, or None (the reason logged at debug level) when its
+    graph has no such split. The halves are made once, into a folder of `cache` (per voice file), in a child
+    process: reading a whole graph in Python takes more memory than the voice itself, and a server's peak would
+    carry it."""
+    source = Path(model_path).resolve()
+    folder = cache / f"{source.name.removesuffix('.onnx')}-{hashlib.sha1(str(source).encode()).hexdigest()[:10]}"
+    found = _read(folder, source)
+    if found is None:
+        command = [sys.executable, "-m", __name__, str(source), str(folder)]
+        try:
+            done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.debug("%s: not split (%s); the voice runs whole", source, exc)
+            return None
+        found = _read(folder, source)
+        if found is None:
+            log.debug("%s: not split (%s); the voice runs whole", source, (done.stderr or "").strip()[-500:])
+            return None
     if isinstance(found, str):
-        log.debug("%s: not split (%s); the voice runs whole", model_path, found)
+        log.debug("%s: not split (%s); the voice runs whole", source, found)
         return None
+    return found
+
+
+def _stamp(source: Path) -> dict[str, Any]:
+    stat = source.stat()
+    return {"path": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _read(folder: Path, source: Path) -> SplitVoice | str | None:
+    """The split made for `source` as it is now, why it has none, or None when it was not made (or is stale)."""
+    try:
+        made = json.loads((folder / SPLIT).read_text(encoding="utf-8"))
+        if made.get("source") != _stamp(source):
+            return None
+        if made.get("split") is None:
+            return str(made.get("reason", "no split"))
+        split = made["split"]
+        halves = SplitVoice(
+            folder / ENCODER, folder / DECODER, str(split["latent"]), tuple(split["shared"]),
+            int(split["context"]), int(split["hop"]),
+        )  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return halves if halves.encoder.is_file() and halves.decoder.is_file() else None
+
+
+def split_voice(model_path: str | Path, folder: Path) -> SplitVoice | str:
+    """Split the voice at `model_path` at its decoder's input into `folder` (with what was found, or why it cannot
+    be split, for `load_split`); the split, or why there is none. Needs the `onnx` package."""
+    import onnx
+
+    source = Path(model_path).resolve()
+    model = onnx.load(str(source))
+    found = _find(model.graph)
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(found, str):
+        _write(folder / SPLIT, json.dumps({"source": _stamp(source), "split": None, "reason": found}).encode())
+        return found
     latent, shared, context, hop = found
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
     inputs = {i.name: i for i in graph.input}
     latent_info = onnx.helper.make_tensor_value_info(latent, onnx.TensorProto.FLOAT, None)
     encoder = _part(model, _upstream(graph.node, producer, latent, stop=""), list(graph.input), [latent_info])
+    _write(folder / ENCODER, encoder)
+    del encoder
     decoder_nodes = _upstream(graph.node, producer, graph.output[0].name, stop=latent)
-    decoder = _part(model, decoder_nodes, [latent_info, *(inputs[n] for n in shared)], [graph.output[0]])
-    log.debug("%s: split at %s, %d frames of context, %d samples a frame", model_path, latent, context, hop)
-    return SplitVoice(encoder, decoder, latent, shared, context, hop)
+    _write(
+        folder / DECODER, _part(model, decoder_nodes, [latent_info, *(inputs[n] for n in shared)], [graph.output[0]])
+    )
+    split = {"latent": latent, "shared": list(shared), "context": context, "hop": hop}
+    _write(folder / SPLIT, json.dumps({"source": _stamp(source), "split": split}).encode())
+    log.debug("%s: split at %s, %d frames of context, %d samples a frame", source, latent, context, hop)
+    return SplitVoice(folder / ENCODER, folder / DECODER, latent, shared, context, hop)
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _part(model: Any, nodes: list[Any], inputs: list[Any], outputs: list[Any]) -> bytes:
@@ -207,3 +272,23 @@ def decode(
         if len(audio) != (hi - lo) * split.hop:
             raise ValueError(f"the decoder gave {len(audio)} samples for {hi - lo} frames")
         yield audio[(start - lo) * split.hop : (end - lo) * split.hop]
+
+
+def main(argv: list[str]) -> int:
+    """`python -m edge_assistant.tts.vits MODEL FOLDER`: the child process of `load_split`."""
+    if len(argv) != 2:
+        print("usage: python -m edge_assistant.tts.vits MODEL.onnx FOLDER", file=sys.stderr)
+        return 2
+    try:
+        split_voice(argv[0], Path(argv[1]))
+    except ImportError:
+        print("the onnx package is not installed", file=sys.stderr)
+        return 1
+    except Exception as exc:  # an unreadable graph: the voice runs whole (and says why when it is opened)
+        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
