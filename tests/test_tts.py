@@ -68,10 +68,11 @@ def test_piper_joe_speaks_a_sentence(joe: PiperSpeaker) -> None:
     assert speech.text == FOX
 
 
-def test_piper_streams_one_piece_per_sentence(joe: PiperSpeaker) -> None:
+def test_piper_streams_sentence_by_sentence(joe: PiperSpeaker) -> None:
     pieces = list(joe.synthesize_stream("Hello there. How are you today? I am fine!"))
-    assert len(pieces) == 3
-    assert all(p.rate == 22050 and 0.2 < p.seconds < 5 and rms(p) > 300 for p in pieces)
+    assert len(pieces) >= 3  # a sentence may come in pieces (tests/test_piper_split.py)
+    assert all(p.rate == 22050 and 0.2 < p.seconds < 5 for p in pieces)
+    assert rms(Speech(np.concatenate([p.samples for p in pieces]), 22050)) > 300
 
 
 def test_piper_empty_text_and_phoneme_brackets(joe: PiperSpeaker) -> None:

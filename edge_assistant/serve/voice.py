@@ -39,8 +39,9 @@ def lead(text: str, eager_words: int = EAGER_WORDS) -> list[str]:
 
 
 def sentences(speaker: Speaker, text: str, eager_words: int = EAGER_WORDS) -> Iterator[Speech]:
-    """One Speech per sentence, as each is ready (the first is heard while the rest are made); with
-    `eager_words`, a long first sentence is made in two, from its first comma."""
+    """The speech of `text` piece by piece, as each is ready (the first is heard while the rest are made; a split
+    Piper voice gives a sentence in pieces, the first of 0.35 s); with `eager_words`, a long first sentence is
+    made in two, from its first comma."""
     for part in lead(text, eager_words):
         for piece in speaker.synthesize_stream(part):
             if len(piece.samples):

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import ModelFileError, NotInstalledError
 from .speaker import Speech, empty
+from .vits import SplitVoice, decode, load_split
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +23,11 @@ _PHONEME_BLOCK = re.compile(r"\[\[|\]\]")
 """Piper reads '[[ ... ]]' as raw phonemes; model output must not reach it so."""
 _FRAME = 256
 """Samples per vocoder frame of a Piper voice (its phoneme timings come in whole frames)."""
+_MAX_SAMPLE = 32767.0
+TYPICAL_PEAK = 0.6
+"""The loudest raw sample a voice is taken to reach until it reaches a louder one (Piper en_US joe medium:
+0.33 to 0.65 over 16 sentences). Speech is scaled by 1 / the loudest so far: a sentence streamed in pieces cannot
+be scaled by its own peak (as Piper does) before it is all made, and one gain keeps the sentences equally loud."""
 
 
 def _sound(phoneme: str) -> bool:
@@ -39,6 +46,7 @@ class PiperSpeaker:
         name: str | None = None,
         language: str | None = None,
         threads: int = 1,
+        parts: str | Path | None = None,
     ) -> None:
         self.model_path = Path(model_path)
         self.threads = threads
@@ -49,8 +57,15 @@ class PiperSpeaker:
         self.name = name or stem
         self.language = language or stem.split("_")[0].split("-")[0].lower()
         """From the file name ('en_US-joe-medium' -> 'en') unless given."""
+        self.parts = Path(parts) if parts else None
+        """Where the voice's graph split at its decoder is kept (`vits.load_split`; made on first use): each
+        sentence is then decoded in pieces, the first ready much sooner. None, or a graph that cannot be split:
+        the voice runs whole."""
         self._voice: Any = None
         self._aligned: Any = None
+        self._halves: tuple[SplitVoice, Any] | None = None
+        """The split voice and its decoder's session (the encoder's is the voice's own session)."""
+        self._peak = TYPICAL_PEAK
 
     @property
     def rate(self) -> int:
@@ -80,9 +95,17 @@ class PiperSpeaker:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             options.enable_cpu_mem_arena = False  # the arena keeps the largest sentence's buffers for good
             config = PiperConfig.from_dict(json.loads(self.config_path.read_text(encoding="utf-8")))
+            halves = load_split(self.model_path, self.parts) if self.parts else None
             session = onnxruntime.InferenceSession(
-                str(self.model_path), sess_options=options, providers=["CPUExecutionProvider"]
+                str(halves.encoder if halves else self.model_path),
+                sess_options=options,
+                providers=["CPUExecutionProvider"],
             )
+            if halves is not None:
+                decoder = onnxruntime.InferenceSession(
+                    str(halves.decoder), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+                self._halves = (halves, decoder)
             self._voice = PiperVoice(config=config, session=session)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelFileError(f"{self.config_path} is not a Piper voice config: {exc}") from None
@@ -102,15 +125,49 @@ class PiperSpeaker:
         return Speech(samples, pieces[0].rate, text)
 
     def synthesize_stream(self, text: str) -> Iterator[Speech]:
-        """One Speech per sentence (Piper's own sentence split, from espeak-ng clause ends), lazily."""
+        """The speech of `text` in order, each piece as soon as it is made, lazily: sentence by sentence (Piper's
+        own sentence split, from espeak-ng clause ends), and a sentence in pieces when the voice is split."""
         voice = self._loaded()
-        started = time.perf_counter()
-        for chunk in voice.synthesize(_PHONEME_BLOCK.sub(" ", text)):
-            samples = np.asarray(chunk.audio_int16_array, dtype=np.int16).reshape(-1)
-            speech = Speech(samples, int(chunk.sample_rate))
-            log.debug("piper %s: %.2f s of audio in %.2f s", self.name, speech.seconds, time.perf_counter() - started)
-            yield speech
+        rate = self.rate
+        for phonemes in voice.phonemize(_PHONEME_BLOCK.sub(" ", text)):
+            if not phonemes:
+                continue
             started = time.perf_counter()
+            for audio in self.raw_audio(voice.phonemes_to_ids(phonemes)):
+                speech = Speech(self._scaled(audio), rate)
+                took = time.perf_counter() - started
+                log.debug("piper %s: %.2f s of audio in %.3f s", self.name, speech.seconds, took)
+                yield speech
+                started = time.perf_counter()
+
+    def raw_audio(
+        self, phoneme_ids: list[int], scales: tuple[float, float, float] | None = None
+    ) -> Iterator[npt.NDArray[np.float32]]:
+        """The voice's own float audio of one sentence's phoneme ids, unscaled: in pieces when the voice is split,
+        else whole. `scales`: (noise, length, noise width), by default the voice's."""
+        voice = self._loaded()
+        config = voice.config
+        noise, length, width = scales or (config.noise_scale, config.length_scale, config.noise_w_scale)
+        args: dict[str, Any] = {
+            "input": np.array([phoneme_ids], dtype=np.int64),
+            "input_lengths": np.array([len(phoneme_ids)], dtype=np.int64),
+            "scales": np.array([noise, length, width], dtype=np.float32),
+        }
+        if config.num_speakers > 1:
+            args["sid"] = np.array([config.default_speaker_id or 0], dtype=np.int64)
+        if self._halves is None:
+            yield np.asarray(voice.session.run(None, args)[0], dtype=np.float32).reshape(-1)
+            return
+        halves, decoder = self._halves
+        latent = voice.session.run([halves.latent], args)[0]
+        yield from decode(decoder, halves, latent, {name: args[name] for name in halves.shared}, self.rate)
+
+    def _scaled(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
+        """16-bit samples of raw audio, scaled by 1 / the loudest raw sample the voice has made so far."""
+        if len(audio):
+            self._peak = max(self._peak, float(np.max(np.abs(audio))))
+        scaled = np.clip(audio * (_MAX_SAMPLE / self._peak), -_MAX_SAMPLE, _MAX_SAMPLE)
+        return np.asarray(scaled, dtype=np.int16)
 
     def synthesize_split(self, first: str, second: str) -> tuple[Speech, int]:
         """`first` and `second` said as one sentence in one breath, and the sample offset between them (to place a
@@ -143,6 +200,7 @@ class PiperSpeaker:
     def close(self) -> None:
         self._voice = None
         self._aligned = None
+        self._halves = None
 
     def __enter__(self) -> PiperSpeaker:
         self.open()

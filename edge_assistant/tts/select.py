@@ -60,12 +60,21 @@ def _onnx_file(item: Installed, asset: AssetModel | None) -> Path:
     return found[0]
 
 
+def voice_parts(store: Store) -> Path:
+    """Where Piper voices split at their decoders are kept (made once per voice file; see tts/vits.py)."""
+    return store.root / "cache" / "voices"
+
+
 def _piper(store: Store, item: Installed, threads: int = 1) -> Speaker:
     from .piper import PiperSpeaker
 
     asset = store.catalog.assets.get(item.id)
     return PiperSpeaker(
-        _onnx_file(item, asset), name=item.id, language=asset.language if asset else None, threads=threads
+        _onnx_file(item, asset),
+        name=item.id,
+        language=asset.language if asset else None,
+        threads=threads,
+        parts=voice_parts(store),
     )
 
 
@@ -104,7 +113,10 @@ def _explicit(store: Store, voice: str, language: str | None, threads: int = 1) 
         from .piper import PiperSpeaker
 
         return PiperSpeaker(
-            Path(voice).expanduser(), language=_language_code(language)[1] if language else None, threads=threads
+            Path(voice).expanduser(),
+            language=_language_code(language)[1] if language else None,
+            threads=threads,
+            parts=voice_parts(store),
         )
     key = voice.lower()
     if key == ESPEAK:

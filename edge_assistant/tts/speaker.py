@@ -44,7 +44,8 @@ class Speaker(Protocol):
     def synthesize(self, text: str) -> Speech: ...
 
     def synthesize_stream(self, text: str) -> Iterator[Speech]:
-        """One Speech per sentence, as each is ready: play the first while the rest are made."""
+        """The speech in order, sentence by sentence (a sentence may come in several pieces), each as soon as it
+        is ready: play the first while the rest are made."""
         ...
 
     def close(self) -> None: ...
