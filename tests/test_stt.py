@@ -124,3 +124,36 @@ def test_vosk_grammar_restricts_words(vosk_grammar: VoskRecognizer, korean: Path
     words = " ".join(u.text for u in transcript(vosk_grammar, korean)).split()
     assert words and set(words) <= set(GRAMMAR)
     assert "안녕하세요" in words
+
+
+class _Recording:
+    """The real faster-whisper model, with the options of each transcription kept."""
+
+    def __init__(self, model: object) -> None:
+        self.model = model
+        self.options: list[dict[str, object]] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.model, name)
+
+    def transcribe(self, audio: np.ndarray, **options: object) -> object:
+        self.options.append(options)
+        return self.model.transcribe(audio, **options)  # type: ignore[attr-defined]
+
+
+def test_whisper_fallback_draws_few_candidates(whisper: WhisperRecognizer, tmp_path: Path) -> None:
+    """faster-whisper's fallback draws 5 candidates unless told; CTranslate2 copies the encoder's output for each,
+    and that moment was the peak memory of a recording's transcription."""
+    from edge_assistant.audio.windows import Window
+    from edge_assistant.stt.whisper import BEST_OF
+
+    samples = FileSource(synth_piper(SENTENCES[0], tmp_path / "a.wav")).read()
+    spy = _Recording(whisper._model)
+    whisper._model = spy
+    try:
+        assert list(whisper.transcribe_window(Window(samples, 0.0)))
+        assert whisper.transcribe(samples) is not None
+    finally:
+        whisper._model = spy.model
+    assert BEST_OF <= 2
+    assert [o.get("best_of") for o in spy.options] == [BEST_OF, BEST_OF]
