@@ -20,6 +20,7 @@ from ..hardware import cpu_name
 from ..llm.select import choose
 from ..measured import render as render_measured
 from ..settings import VOICE_SILENCE, ListenSettings, LlmSettings
+from ..stt.whisper import BEST_OF
 from .common import App, emit_json, json_option, pass_app, status
 
 if TYPE_CHECKING:
@@ -261,7 +262,8 @@ def _notes_section(app: App, rounds: int, minutes: tuple[float, ...]) -> dict[st
 
 def _print_notes(n: dict[str, Any]) -> None:
     click.echo(
-        f"\nNotes from a recording ({n['model']}, {n['threads']} threads, int8, beam 5, VAD; a meeting-like "
+        f"\nNotes from a recording ({n['model']}, {n['threads']} threads, int8, beam 5, {BEST_OF} fallback "
+        f"candidates, VAD; a meeting-like "
         f"{n['audio_s'] / 60:.0f} min 48 kHz stereo WAV; medians of {len(n['ours_s'])} interleaved rounds)"
     )
     click.echo(
