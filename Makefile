@@ -11,7 +11,7 @@ sys.exit(0 if sys.stdin.isatty() and any(d["max_input_channels"] > 0 for d in sd
 endef
 export HAS_MIC
 
-.PHONY: install run test bench bench-native bench-seeds check-arm lint clean
+.PHONY: install run test bench bench-peers bench-native bench-seeds check-arm lint clean
 
 install: $(STAMP)
 
@@ -39,10 +39,14 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
-# the Wyoming services `bench --only serve` compares with: wyoming-faster-whisper, wyoming-piper
-bench: bench-native
-	$(PY) -m pip install -q -e '.[all,dev,bench]'
+bench: bench-native bench-peers
 	$(BIN)/edge-assistant bench
+
+# The Wyoming services `bench --only serve` compares with (wyoming-faster-whisper, wyoming-piper: the `bench`
+# extra), in the same venv: their pins resolve to the wyoming, faster-whisper and piper-tts we use, and they add
+# only their own packages. The bench runs them offline on our model files. Not needed by `make test`.
+bench-peers: install
+	$(PY) -m pip install -q -e '.[all,dev,bench]'
 
 # The five seed families at their real shapes (synthetic twins, built once into ~/.cache/edge-assistant/twins),
 # ours against llama-bench, memory beside the speech models; records measured.toml and the README table.

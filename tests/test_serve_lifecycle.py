@@ -63,6 +63,15 @@ def test_a_taken_port_fails_before_the_models_load(tmp_path: Path) -> None:
     assert proc.stderr.strip() == f"error: cannot listen on 127.0.0.1:{port}: the port is in use"
 
 
+def test_wyoming_alone_does_not_load_the_http_stack(tmp_path: Path) -> None:
+    server = Served(["--wyoming", f"tcp://127.0.0.1:{free_port()}"], tmp_path).wait_ready()
+    try:
+        maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    finally:
+        assert server.stop() == 0, server.stderr
+    assert "_pydantic_core" not in maps  # FastAPI's models: ~17 MiB a Wyoming-only server does not need
+
+
 def test_doctor_says_whether_the_ports_are_free(monkeypatch: pytest.MonkeyPatch) -> None:
     free = free_port()
     with socket.socket() as taken:
