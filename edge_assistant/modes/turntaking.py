@@ -1,13 +1,14 @@
 """When a spoken turn is over: from what was said, not only from how long it has been quiet.
 
-At a short pause the recognizer already has the words so far. When they read as a finished request ("What
-is the capital of France?") a short silence ends the turn; when they stop on a word that needs more ("Set a
-timer for", "the capital of") the assistant waits longer, so a person who pauses to think is not answered
-half-way; a question heard to end on a verb its auxiliary left there ("does a spider have?") is finished. A recognizer that punctuates (Whisper) also tells from the sound whether a sentence has ended: it
-closes one it hears end with a full stop or a question mark, and leaves one that trails off open ("What is the
-capital of all"), so there an unpunctuated end is an unfinished one; a word it only expected, placed after
-the voice ended ("Remind me to buy me."), is left out before the question is asked (`stt/unsaid.py`). The
-recognizers ask `TurnEnd` at each moment of silence (`stt.recognizer.TurnEnd`).
+At a short pause the recognizer already has the words so far. When they read as a finished request ("What is the
+capital of France?") a short silence ends the turn; when they stop on a word that needs more ("Set a timer for",
+"the capital of") the assistant waits longer, so a person who pauses to think is not answered half-way; a question
+heard to end on a verb its auxiliary left there ("does a spider have?") is finished. A recognizer that punctuates
+(Whisper) also tells from the sound whether a sentence has ended: it closes one it hears end with a full stop or a
+question mark, and leaves one that trails off open ("What is the capital of all"), so there an unpunctuated end is
+an unfinished one; a word it only expected, placed after the voice ended ("Remind me to buy me."), is left out
+before the question is asked (`stt/unsaid.py`). The recognizers ask `TurnEnd` at each moment of silence
+(`stt.recognizer.TurnEnd`).
 """
 
 from __future__ import annotations
