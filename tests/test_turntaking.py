@@ -31,6 +31,7 @@ from tests.speech import piper_voice, synth_piper, words
         ("Remind me to call my", False),
         ("Tell me about the...", False),
         ("How many legs does a spider have,", False),
+        ("How many legs does a spider have", False),  # no question mark: the voice may go on ("... have to")
         ("um", False),
         ("Can you recommend a good", False),  # an adjective before the noun still to come
         ("That is good", True),
@@ -51,6 +52,14 @@ def test_looks_complete(text: str, complete: bool) -> None:
         ("Turn off the lights.", True),
         ('He said "stop."', True),
         ("What time is it? ", True),
+        ("How many legs does a spider have?", True),  # a verb its auxiliary left at the end
+        ("Do you know where it is?", True),
+        ("What do you have?", True),
+        ("What is?", False),  # no subject between
+        ("Can you tell me the?", False),
+        ("How do I make?", False),  # a verb that needs an object still to come
+        ("What is the weather like in?", False),
+        ("Does he have.", False),  # no question mark
     ],
 )
 def test_a_punctuating_recognizer_closes_only_the_sentences_it_hears_end(text: str, complete: bool) -> None:
@@ -161,7 +170,12 @@ def whisper() -> Iterator[WhisperRecognizer]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("question", "words"), [("What is the capital of France?", "capital of france"), ("What time is it?", "time is it")]
+    ("question", "words"),
+    [
+        ("What is the capital of France?", "capital of france"),
+        ("What time is it?", "time is it"),
+        ("How many legs does a spider have?", "spider have"),  # a question that ends on a verb
+    ],
 )
 def test_a_finished_question_ends_after_a_short_silence(
     whisper: WhisperRecognizer, tmp_path: Path, question: str, words: str

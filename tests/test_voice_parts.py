@@ -55,6 +55,10 @@ def test_echo_similarity() -> None:
     assert similar("what time is it", "The capital of France is Paris.") < 0.5
 
 
+SOUND = np.full(1600, 1000, dtype=np.int16)
+"""0.1 s of a voice (louder than the silence delivery leaves out before a sentence)."""
+
+
 class SlowVoice:
     name, language, rate = "slow", "en", 16000
 
@@ -64,7 +68,7 @@ class SlowVoice:
 
     def synthesize(self, text: str) -> Speech:
         time.sleep(0.05)
-        return Speech(np.ones(1600, dtype=np.int16), 16000, text)
+        return Speech(SOUND, 16000, text)
 
     def synthesize_stream(self, text: str):  # type: ignore[no-untyped-def]
         yield self.synthesize(text)
@@ -245,7 +249,7 @@ def test_the_interpreter_does_not_translate_its_own_voice() -> None:
 class SlowerVoice(SlowVoice):
     def synthesize(self, text: str) -> Speech:
         time.sleep(0.5)
-        return Speech(np.ones(1600, dtype=np.int16), 16000, text)
+        return Speech(SOUND, 16000, text)
 
 
 def test_an_interrupt_does_not_wait_for_the_sentence_being_synthesised() -> None:

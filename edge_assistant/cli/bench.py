@@ -209,7 +209,7 @@ def _print_voice(v: dict[str, Any]) -> None:
             f"- in process, end of speech -> first spoken audio ready: {ms(v['in_process_stats'])}; parts (from "
             f"the endpointer's end of speech): turn over and words known {p['turn_end_s'] * 1000:.0f} ms, first "
             f"token {p['ttft_s'] * 1000:.0f} ms, first sentence {p['first_sentence_s'] * 1000:.0f} ms after the "
-            f"request, its synthesis {p['tts_s'] * 1000:.0f} ms"
+            f"request, its synthesis to the first piece {p['tts_s'] * 1000:.0f} ms"
         )
     click.echo(
         f"- answered half-way: {v['hesitation_cuts']} of {v['hesitations']} questions with a 0.35-0.65 s pause to "

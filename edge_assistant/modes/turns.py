@@ -25,7 +25,7 @@ class TurnTimings:
     first_sentence_s: float = 0.0
     """From the request to the first complete sentence of the answer."""
     tts_s: float = 0.0
-    """Synthesis of the first sentence."""
+    """Synthesis of the first sentence until its first piece is ready (a split Piper voice makes it in pieces)."""
     first_audio_s: float = 0.0
     """End of speech -> first spoken audio ready to play."""
     first_heard_s: float = 0.0

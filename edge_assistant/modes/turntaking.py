@@ -1,13 +1,14 @@
 """When a spoken turn is over: from what was said, not only from how long it has been quiet.
 
-At a short pause the recognizer already has the words so far. When they read as a finished request ("What
-is the capital of France?") a short silence ends the turn; when they stop on a word that needs more ("Set a
-timer for", "the capital of") the assistant waits longer, so a person who pauses to think is not answered
-half-way. A recognizer that punctuates (Whisper) also tells from the sound whether a sentence has ended: it
-closes one it hears end with a full stop or a question mark, and leaves one that trails off open ("What is the
-capital of all"), so there an unpunctuated end is an unfinished one; a word it only expected, placed after
-the voice ended ("Remind me to buy me."), is left out before the question is asked (`stt/unsaid.py`). The
-recognizers ask `TurnEnd` at each moment of silence (`stt.recognizer.TurnEnd`).
+At a short pause the recognizer already has the words so far. When they read as a finished request ("What is the
+capital of France?") a short silence ends the turn; when they stop on a word that needs more ("Set a timer for",
+"the capital of") the assistant waits longer, so a person who pauses to think is not answered half-way; a question
+heard to end on a verb its auxiliary left there ("does a spider have?") is finished. A recognizer that punctuates
+(Whisper) also tells from the sound whether a sentence has ended: it closes one it hears end with a full stop or a
+question mark, and leaves one that trails off open ("What is the capital of all"), so there an unpunctuated end is
+an unfinished one; a word it only expected, placed after the voice ended ("Remind me to buy me."), is left out
+before the question is asked (`stt/unsaid.py`). The recognizers ask `TurnEnd` at each moment of silence
+(`stt.recognizer.TurnEnd`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ DETERMINERS = frozenset(_DETERMINERS.split())
 _BEFORE_NOUN = "good great nice new best favourite favorite little big few couple short quick"
 BEFORE_NOUN = frozenset(_BEFORE_NOUN.split())
 """Adjectives that, after an article or determiner, stand before the noun still to come ("recommend a good")."""
+_STRANDED = "have has had do does did be is are was were am"
+STRANDED = frozenset(_STRANDED.split())
+"""Verbs a question may end on once its auxiliary has come before the subject ("How many legs does a spider
+have?", "Do you know where it is?")."""
+_AUXILIARIES = "do does did can could will would should shall may might must is are was were has have"
+AUXILIARIES = frozenset(_AUXILIARIES.split())
 OPEN_END = re.compile(r"(\.\.\.|…|,|;|:|-|–|—)\s*$")
 CLOSED_END = re.compile(r"[.?!。？！][\"'”’)\]]*\s*$")
 """A sentence's closing punctuation (and any quote or bracket after it)."""
@@ -50,9 +57,23 @@ def looks_complete(text: str, punctuated: bool = False) -> bool:
     if punctuated and not CLOSED_END.search(stripped):
         return False
     words = WORD.findall(stripped.lower())
-    if not words or words[-1] in CONTINUES:
+    if not words:
         return False
+    if words[-1] in CONTINUES:
+        return stranded(stripped, words)
     return not (len(words) > 1 and words[-2] in DETERMINERS and words[-1] in BEFORE_NOUN)
+
+
+def stranded(text: str, words: list[str]) -> bool:
+    """A question heard to end (a question mark) on a verb left at its end by the auxiliary before its subject
+    ("How many legs does a spider have?"): finished, though the verb alone could lead on."""
+    return (
+        text.endswith("?")
+        and len(words) >= 3
+        and words[-1] in STRANDED
+        and words[-2] not in CONTINUES
+        and any(word in AUXILIARIES for word in words[:-2])
+    )
 
 
 class TurnEnd:

@@ -1,8 +1,9 @@
 """How an answer is spoken sentence by sentence: a worker synthesises sentences as they arrive and plays
 them (or files them).
 
-The first sentence is heard while the rest of the answer is still being generated; `speaking` is set
-while anything is queued or playing, so capture can be gated (`gate`); `stop` cuts speech at once (barge-in).
+The first sentence is heard while the rest of the answer is still being generated, and a sentence's first piece
+while the rest of it is synthesised (`Speaker.synthesize_stream`); `speaking` is set while anything is queued or
+playing, so capture can be gated (`gate`); `stop` cuts speech at once (barge-in).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from ..audio.chunk import AudioChunk
 from ..files import is_stream
 from ..text import speakable
-from .output import SoundOut, trim_leading_silence, write_wav
+from .output import SoundOut, is_sound, trim_leading_silence, write_wav
 from .speaker import Speaker, Speech
 
 log = logging.getLogger(__name__)
@@ -157,11 +158,11 @@ class Mouth:
         self.speaking = threading.Event()
         self.stop = threading.Event()
         self.first_audio: float | None = None
-        """perf_counter time the first sentence of the turn was ready to play."""
+        """perf_counter time the first piece of the turn's speech was ready to play."""
         self.first_heard: float | None = None
         """perf_counter time the first sentence of the turn started to be heard (a sound card says when)."""
         self.synth_seconds: float | None = None
-        """Time the first sentence took to synthesise."""
+        """Time the first piece of the turn's speech took to synthesise (its first sentence's, or all of it)."""
         self.spoken: list[str] = []
         self.quiet_until = 0.0
         """perf_counter time until which the voice's echo may still be heard."""
@@ -175,7 +176,7 @@ class Mouth:
         """The last turn that was interrupted: its work still in flight is dropped."""
         self._lock = threading.Condition()
         self._pending = 0
-        """Sentences said and not yet played (or dropped)."""
+        """Sentences said and not yet all synthesised, plus pieces synthesised and not yet played (or dropped)."""
         self._synthesizing = 0
         """Sentences said and not yet synthesised."""
         self._error: BaseException | None = None
@@ -309,14 +310,9 @@ class Mouth:
     def _synthesize(self) -> None:
         while (item := self._texts.get()) is not None:
             turn, text = item
-            speech = None
             try:
                 if not self.stop.is_set() and self.speaker is not None:
-                    started = time.perf_counter()
-                    speech = trim_leading_silence(self.speaker.synthesize(text))
-                    if self.first_audio is None:
-                        self.first_audio, self.synth_seconds = time.perf_counter(), time.perf_counter() - started
-                    self.spoken.append(text)
+                    self._pieces(turn, text, self.speaker)
             except BaseException as exc:  # handed to the caller in finish()
                 self._error = exc
                 self.stop.set()
@@ -324,11 +320,30 @@ class Mouth:
                 if not self._current(turn):
                     continue
                 self._synthesizing = max(0, self._synthesizing - 1)
-                if speech is None:
-                    self._pending -= 1
-                else:
-                    self._speech.put((turn, speech))
+                self._pending -= 1  # the sentence's own count; its pieces count for themselves
                 self._settle()
+
+    def _pieces(self, turn: int, text: str, speaker: Speaker) -> None:
+        """Synthesise a sentence and queue each piece as soon as it is made (the first is played while the rest
+        are made); stop early when the turn is interrupted or over."""
+        started = time.perf_counter()
+        heard = False
+        for piece in speaker.synthesize_stream(text):
+            if not heard:  # only a sentence's first sound has a silence before it
+                piece = trim_leading_silence(piece)
+                if not is_sound(piece):
+                    continue
+            with self._lock:
+                if not self._current(turn) or self.stop.is_set():
+                    return
+                if self.first_audio is None:
+                    self.first_audio = time.perf_counter()
+                    self.synth_seconds = self.first_audio - started
+                if not heard:
+                    self.spoken.append(text)
+                heard = True
+                self._pending += 1
+                self._speech.put((turn, piece))
 
     def _play(self) -> None:
         while (item := self._speech.get()) is not None:

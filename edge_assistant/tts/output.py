@@ -70,7 +70,16 @@ def join(pieces: Sequence[Speech], rate: int | None = None) -> Speech:
     return Speech(samples.astype(np.int16, copy=False), target, " ".join(p.text for p in pieces if p.text))
 
 
-def trim_leading_silence(speech: Speech, keep: float = 0.03, level: int = 300) -> Speech:
+SILENCE = 300
+"""Sample level (of 32768) at or under which a voice's sample counts as silence."""
+
+
+def is_sound(speech: Speech, level: int = SILENCE) -> bool:
+    """Whether any sample is louder than `level`."""
+    return bool(len(speech.samples)) and int(np.max(np.abs(speech.samples.astype(np.int32)))) > level
+
+
+def trim_leading_silence(speech: Speech, keep: float = 0.03, level: int = SILENCE) -> Speech:
     """Speech without the near-silence a voice may put before the first word (`keep` seconds of it stay)."""
     loud = np.flatnonzero(np.abs(speech.samples.astype(np.int32)) > level)
     start = max(0, int(loud[0]) - int(keep * speech.rate)) if len(loud) else 0
