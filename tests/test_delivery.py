@@ -95,10 +95,13 @@ class Listening(NullSink):
         return not stop.is_set()
 
 
-def speak(joe: PiperSpeaker, *sentences: str, interrupt_at: int | None = None) -> tuple[Mouth, Watched, Listening]:
+def speak(
+    joe: PiperSpeaker, interrupt_at: int | None = None, voice_type: type[Watched] = Watched
+) -> tuple[Mouth, Watched, Listening]:
+    """A mouth speaking with `voice_type` (a watched Joe) into a listening sink; both note into one event list."""
     events: list[str] = []
     played = threading.Semaphore(0)
-    voice, sink = Watched(joe, events, played), Listening(events, played)
+    voice, sink = voice_type(joe, events, played), Listening(events, played)
     mouth = Mouth(voice, sink)
     sink.mouth, sink.interrupt_at = mouth, interrupt_at
     return mouth, voice, sink
@@ -150,11 +153,7 @@ def test_a_piece_of_silence_before_a_sentence_is_not_played(joe: PiperSpeaker) -
             self.played.release()  # nothing plays it; the next piece needs no wait
             yield from super().synthesize_stream(text)
 
-    events: list[str] = []
-    played = threading.Semaphore(0)
-    voice, sink = Hesitant(joe, events, played), Listening(events, played)
-    mouth = Mouth(voice, sink)
-    sink.mouth = mouth
+    mouth, voice, sink = speak(joe, voice_type=Hesitant)
     mouth.open()
     try:
         mouth.start_turn()
@@ -162,7 +161,7 @@ def test_a_piece_of_silence_before_a_sentence_is_not_played(joe: PiperSpeaker) -
         mouth.finish(timeout=60)
     finally:
         mouth.close()
-    assert events[:3] == ["silence", "made 0", "played 0"]
+    assert voice.events[:3] == ["silence", "made 0", "played 0"]
     assert not any(p.text.endswith("#-1") for p in sink.pieces)
 
 
@@ -219,11 +218,7 @@ def test_the_synthesis_figure_is_the_time_to_the_first_piece(
                 yield piece
 
     monkeypatch.setattr(delivery, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
-    events: list[str] = []
-    played = threading.Semaphore(0)
-    voice, sink = Ticking(joe, events, played), Listening(events, played)
-    mouth = Mouth(voice, sink)
-    sink.mouth = mouth
+    mouth, voice, _ = speak(joe, voice_type=Ticking)
     mouth.open()
     try:
         mouth.start_turn()
