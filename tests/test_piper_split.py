@@ -94,17 +94,21 @@ def test_pieces_join_to_the_whole_sentence_audio_without_noise(speakers: tuple[P
     assert snr_db(reference, joined) > 80
 
 
-def test_pieces_join_to_the_whole_latent_decoded_at_once_with_noise(split: SplitVoice) -> None:
-    """Noise on (the voice's own scales): the same latent decoded in pieces and at once."""
-    encoder, decoder = session(split.encoder), session(split.decoder)
-    speaker = PiperSpeaker(joe_model())
-    phonemes = ids(speaker, SENTENCE)
+def noisy_latent(encoder: Any, split: SplitVoice) -> Any:
+    """The latent of SENTENCE with the voice's own noise scales."""
+    phonemes = ids(PiperSpeaker(joe_model()), SENTENCE)
     args = {
         "input": np.array([phonemes], dtype=np.int64),
         "input_lengths": np.array([len(phonemes)], dtype=np.int64),
         "scales": np.array([0.667, 1.0, 0.8], dtype=np.float32),
     }
-    latent = encoder.run([split.latent], args)[0]
+    return encoder.run([split.latent], args)[0]
+
+
+def test_pieces_join_to_the_whole_latent_decoded_at_once_with_noise(split: SplitVoice) -> None:
+    """Noise on (the voice's own scales): the same latent decoded in pieces and at once."""
+    encoder, decoder = session(split.encoder), session(split.decoder)
+    latent = noisy_latent(encoder, split)
     reference = decoder.run(None, {split.latent: latent})[0].reshape(-1)
     joined = np.concatenate(list(decode(decoder, split, latent, {}, 22050)))
     assert len(joined) == len(reference) == latent.shape[-1] * split.hop
@@ -128,14 +132,7 @@ class Counting:
 
 def test_first_piece_comes_before_the_rest_is_decoded(split: SplitVoice) -> None:
     encoder, decoder = session(split.encoder), Counting(session(split.decoder))
-    speaker = PiperSpeaker(joe_model())
-    phonemes = ids(speaker, SENTENCE)
-    args = {
-        "input": np.array([phonemes], dtype=np.int64),
-        "input_lengths": np.array([len(phonemes)], dtype=np.int64),
-        "scales": np.array([0.667, 1.0, 0.8], dtype=np.float32),
-    }
-    latent = encoder.run([split.latent], args)[0]
+    latent = noisy_latent(encoder, split)
     stream = decode(decoder, split, latent, {}, 22050)
     first = next(stream)
     assert decoder.runs == 1  # handed over after one run of the decoder, on the first frames only
