@@ -63,6 +63,28 @@ def test_prefix_cache_gives_the_same_text(smol: LlamaCppBackend) -> None:
     assert warm.timings.cached_tokens >= smol.count_tokens(SYSTEM) - 4 > 0
 
 
+def test_warming_after_a_turn_evaluates_only_its_end_and_the_next_header(
+    smol: LlamaCppBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    smol.reset()
+    reply = answer(smol, QUESTION)
+    history = [*QUESTION, Message("assistant", reply.text)]
+    held = smol.evaluated()
+    evaluated: list[int] = []
+    real_eval = smol.llm.eval
+    monkeypatch.setattr(smol.llm, "eval", lambda tokens: (evaluated.extend(tokens), real_eval(tokens)))
+    smol.warm(history)
+    monkeypatch.undo()
+    after = smol.evaluated()
+    assert after[: len(held) - 1] == held[:-1]  # what the context held is kept, not evaluated again
+    assert 0 < len(evaluated) <= 8 and after[-len(evaluated) :] == evaluated
+    follow_up = [*history, Message("user", "And of Spain?")]
+    nxt = answer(smol, follow_up)
+    assert nxt.timings.cached_tokens == len(after)
+    smol.reset()
+    assert answer(smol, follow_up).text == nxt.text
+
+
 def test_max_tokens_ends_with_length(smol: LlamaCppBackend) -> None:
     options = GenerationOptions(temperature=0.0, top_k=1, seed=0, max_tokens=5)
     reply = answer(smol, [*SYSTEM, Message("user", "Write a long story about a dragon.")], options)

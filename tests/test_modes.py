@@ -70,7 +70,8 @@ class Backend:
     def __init__(self, answer: str = "Paris is the capital. It is big.") -> None:
         self.answer = answer
         self.asked: list[str] = []
-        self.warmed = False
+        self.warmed: list[list[str]] = []
+        """The messages of each prefix warmed."""
 
     def open(self) -> None: ...
 
@@ -80,7 +81,7 @@ class Backend:
         return sum(len(m.content.split()) for m in messages)
 
     def warm(self, prefix: Sequence[Message]) -> float:
-        self.warmed = True
+        self.warmed.append([m.content.strip() for m in prefix if m.role != "system"])
         return 0.0
 
     def stream(
@@ -104,7 +105,12 @@ def test_the_assistant_answers_each_question_of_a_file(tmp_path: Path) -> None:
     )
     with mode:
         events = list(mode.run(Source()))
-    assert backend.warmed
+    # the system prompt at the start, then each turn's end and the next one's header while nobody waits
+    assert backend.warmed == [
+        [],
+        ["What is the capital of France?", backend.answer],
+        ["What is the capital of France?", backend.answer, "And of Spain?", backend.answer],
+    ]
     assert [e.text for e in events if isinstance(e, Asked)] == ["What is the capital of France?", "And of Spain?"]
     assert backend.asked == ["What is the capital of France?", "And of Spain?"]
     answers = [e.turn for e in events if isinstance(e, Answered)]

@@ -177,16 +177,19 @@ class LlamaCppBackend:
 
     # -- generation ---------------------------------------------------------------------------
     def warm(self, prefix: Sequence[Message]) -> float:
-        """Evaluate the fixed part of prompts that start with `prefix` once; later prompts reuse its KV state."""
+        """Evaluate the fixed part of prompts that start with `prefix` (up to the next user turn's text); later
+        prompts reuse its KV state. What the context already holds of it is kept: after a turn of a
+        conversation only the end of the turn and the next one's header are new."""
         a = self.tokens([*prefix, Message("user", "a")])
         b = self.tokens([*prefix, Message("user", "b")])
         fixed = a[: common_prefix(a, b)]
-        if not fixed or common_prefix(self.evaluated(), fixed) == len(fixed):
+        kept = common_prefix(self.evaluated(), fixed)
+        if not fixed or kept == len(fixed):
             self._prefix = fixed
             return 0.0
         start = time.perf_counter()
-        self.llm.reset()
-        self.llm.eval(fixed)
+        self.llm.n_tokens = kept  # eval drops the KV state past this point, then evaluates the rest
+        self.llm.eval(fixed[kept:])
         self._prefix = fixed
         return time.perf_counter() - start
 

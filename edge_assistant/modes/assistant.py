@@ -283,9 +283,15 @@ class Assistant(Mode):
                 self.mouth.finish(timeout=2)
             turn.answer = reply.text
             self._record(turn, reply, utterance, spoke_at, heard, started, first_sentence)
+        self._prepare_next()
         yield from self._pending()
         yield Answered(turn)
         return turn
+
+    def _prepare_next(self) -> None:
+        """Evaluate the end of this turn and the header of the next now, while nobody waits, rather than after the
+        next question (a few tokens: ~25 ms sooner to its first token with SmolLM2 135M on two cores)."""
+        self.backend.warm([*self.conversation.prefix, *self.conversation.turns])
 
     def _record(
         self,
