@@ -168,8 +168,11 @@ def build_wav(speaker: Speaker, items: Sequence[str | tuple[str, float, str]], p
     """Questions (plain, or first part, pause, second part) one after the other, GAP seconds apart, at 16 kHz;
     made once and cached with a JSON of where each question's speech is."""
     index = path.with_suffix(".json")
+    texts = [item if isinstance(item, str) else f"{item[0]} {item[2]}" for item in items]
     if path.exists() and index.exists():
-        return [Clip(**c) for c in json.loads(index.read_text())]
+        cached = [Clip(**c) for c in json.loads(index.read_text())]
+        if [c.text for c in cached] == texts:  # made for these questions (the file's name may not say)
+            return cached
     import soundfile
 
     speaker.open()
