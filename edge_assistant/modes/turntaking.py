@@ -5,9 +5,11 @@ capital of France?") a short silence ends the turn; when they stop on a word tha
 "the capital of") the assistant waits longer, so a person who pauses to think is not answered half-way; a question
 heard to end on a verb its auxiliary left there ("does a spider have?") is finished. A recognizer that punctuates
 (Whisper) also tells from the sound whether a sentence has ended: it closes one it hears end with a full stop or a
-question mark, and leaves one that trails off open ("What is the capital of all"), so there an unpunctuated end is
-an unfinished one; a word it only expected, placed after the voice ended ("Remind me to buy me."), is left out
-before the question is asked (`stt/unsaid.py`). The recognizers ask `TurnEnd` at each moment of silence
+question mark, and leaves one that trails off open ("What is the capital of all"), so there an unpunctuated end
+waits longer (`unclosed_silence`), though words that read as finished still end the turn before the full silence
+(Whisper leaves some finished questions open too: "who wrote Romeo and Juliet"); a word it only expected, placed
+after the voice ended ("Remind me to buy me."), is left out before the question is asked (`stt/unsaid.py`), and
+what is left stays open. The recognizers ask `TurnEnd` at each moment of silence
 (`stt.recognizer.TurnEnd`).
 """
 
@@ -20,6 +22,7 @@ from ..settings import TurnSettings
 _CONTINUES = (
     # articles, prepositions and conjunctions: a phrase that stops on one of these is not finished
     "a an the of for to in on at by with from into onto about than as like and or but nor so because if",
+    "between through across against toward towards during among via upon despite except including versus",
     "when while whether that which who whom whose where how what why",
     # possessives and determiners
     "my your his her its our their this these those some any every each no",
@@ -77,8 +80,8 @@ def stranded(text: str, words: list[str]) -> bool:
 
 
 class TurnEnd:
-    """Ends a turn after `complete_silence` when its words look finished; other turns end when the
-    endpointer's trailing silence says so."""
+    """Ends a turn after `complete_silence` when its words look finished (after `unclosed_silence` when a
+    punctuating recognizer did not close them); other turns end when the endpointer's trailing silence says so."""
 
     def __init__(self, settings: TurnSettings | None = None) -> None:
         self.settings = settings or TurnSettings()
@@ -88,5 +91,8 @@ class TurnEnd:
         """The least silence after which a turn may end: the recognizer needs the words by then."""
         return self.settings.complete_silence
 
-    def __call__(self, text: str, silence: float, punctuated: bool) -> bool:
-        return silence >= self.settings.complete_silence and looks_complete(text, punctuated)
+    def __call__(self, text: str, silence: float, punctuated: bool, trailing: bool = False) -> bool:
+        if silence >= self.settings.complete_silence and looks_complete(text, punctuated):
+            return True
+        unclosed = punctuated and not trailing and silence >= self.settings.unclosed_silence
+        return unclosed and looks_complete(text)
