@@ -13,6 +13,7 @@ silence after the voice.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,11 @@ NO_SPEECH = 0.6
 """Above this no-speech probability, with a low average log probability, the window holds no speech."""
 LOW_LOGPROB = -1.0
 BEAM = 1
+TOKENS_PER_SECOND = 8
+"""Most text tokens a second of speech gives (fast speech gives about five): with SPARE_TOKENS, a bound on the
+tokens decoded, which stops a decoding that loops ("What color is the sky on a clear day? What color is the sky
+on a clear day? ...", 224 tokens: a second of a two-core machine) soon after the speech's own words."""
+SPARE_TOKENS = 10
 PREPENDED = "\"'“¿([{-"
 APPENDED = "\"'.。,，!！?？:：”)]}、"
 """Punctuation joined to the word after or before it, as faster-whisper's word timestamps join it."""
@@ -95,7 +101,7 @@ def transcribe_short(
         encoded,
         [prompt],
         beam_size=BEAM,
-        max_length=min(model.max_length, 224),
+        max_length=min(model.max_length, 224, len(prompt) + token_budget(len(samples))),
         return_scores=True,
         return_no_speech_prob=True,
         suppress_blank=True,
@@ -106,8 +112,42 @@ def transcribe_short(
     avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # the score is divided by the length
     timed = _align(model, tokenizer, tokens, encoded, len(samples), frames) if words and tokens else ()
     return WindowText(
-        tokenizer.decode(tokens).strip(), language, float(avg_logprob), float(result.no_speech_prob), timed
+        without_repeats(tokenizer.decode(tokens).strip()),
+        language,
+        float(avg_logprob),
+        float(result.no_speech_prob),
+        timed,
     )
+
+
+def token_budget(samples: int) -> int:
+    """Text tokens to decode at most for `samples` of 16 kHz speech."""
+    return SPARE_TOKENS + math.ceil(TOKENS_PER_SECOND * samples / RATE)
+
+
+_SENTENCE = re.compile(r"[^.?!。？！]+(?:[.?!。？！]+|$)")
+
+
+def without_repeats(text: str) -> str:
+    """`text` with a sentence that follows itself word for word (a decoding loop) kept once, and the start of
+    one more of it, where the loop was stopped, dropped."""
+    sentences = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
+    kept: list[str] = []
+    looped = False
+    for sentence in sentences:
+        if kept and _words(sentence) == _words(kept[-1]):
+            looped = True
+            continue
+        kept.append(sentence)
+    if not looped:
+        return text
+    if len(kept) > 1 and _words(kept[-2])[: len(_words(kept[-1]))] == _words(kept[-1]):
+        kept.pop()  # the loop's next turn, cut short
+    return " ".join(kept)
+
+
+def _words(sentence: str) -> list[str]:
+    return re.findall(r"[\w']+", sentence.lower())
 
 
 def _align(

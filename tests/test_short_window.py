@@ -1,5 +1,5 @@
-"""Speech after a pause that Whisper's short window left out: found from the voiced runs, heard on its own and
-joined on."""
+"""Whisper's short window: speech after a pause that it left out, found from the voiced runs, heard on its own
+and joined on; a decoding loop stopped and kept once."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from edge_assistant.audio.chunk import RATE
 from edge_assistant.stt.missed import join_tail, unheard_tail, voiced_runs
+from edge_assistant.stt.short_window import SPARE_TOKENS, TOKENS_PER_SECOND, token_budget, without_repeats
 from edge_assistant.stt.whisper import WhisperRecognizer
 from edge_assistant.tts.output import resample
 from tests.helpers import package_path
@@ -90,3 +91,25 @@ def test_the_words_after_a_pause_inside_the_sentence_are_heard(whisper: WhisperR
     assert words(heard.text) == words("What is the population of Japan?")
     assert heard.words[-2].text == "of" and words(heard.words[-1].text) == ["japan"]
     assert heard.words[-1].start > 2.0 + len(_said("What is the population of")) / RATE
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (
+            "What color is the sky on a clear day? What color is the sky on a clear day? What color is the sky on a "
+            "clear day? What color",
+            "What color is the sky on a clear day?",
+        ),
+        ("What color is the sky? What color is the sea?", "What color is the sky? What color is the sea?"),
+        ("Set a timer for 3.5 minutes.", "Set a timer for 3.5 minutes."),
+        ("Stop. Stop. Now wait.", "Stop. Now wait."),
+    ],
+)
+def test_a_decoding_loop_keeps_its_sentence_once(text: str, kept: str) -> None:
+    assert without_repeats(text) == kept
+
+
+def test_the_tokens_decoded_are_bounded_by_the_length_of_the_speech() -> None:
+    """A loop is stopped soon after the speech's own words, not at the window's 224 tokens."""
+    assert token_budget(RATE * 3) == SPARE_TOKENS + 3 * TOKENS_PER_SECOND < 224
