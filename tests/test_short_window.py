@@ -104,6 +104,8 @@ def test_the_words_after_a_pause_inside_the_sentence_are_heard(whisper: WhisperR
         ("What color is the sky? What color is the sea?", "What color is the sky? What color is the sea?"),
         ("Set a timer for 3.5 minutes.", "Set a timer for 3.5 minutes."),
         ("Stop. Stop. Now wait.", "Stop. Now wait."),
+        ("How many days are there in a week? How many days", "How many days are there in a week?"),
+        ("What is it? It is", "What is it? It is"),
     ],
 )
 def test_a_decoding_loop_keeps_its_sentence_once(text: str, kept: str) -> None:

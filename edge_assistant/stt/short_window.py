@@ -129,8 +129,8 @@ _SENTENCE = re.compile(r"[^.?!。？！]+(?:[.?!。？！]+|$)")
 
 
 def without_repeats(text: str) -> str:
-    """`text` with a sentence that follows itself word for word (a decoding loop) kept once, and the start of
-    one more of it, where the loop was stopped, dropped."""
+    """`text` with a sentence that follows itself word for word (a decoding loop) kept once, and an unclosed
+    start of it again at the end (where the loop was stopped) dropped."""
     sentences = [s.strip() for s in _SENTENCE.findall(text) if s.strip()]
     kept: list[str] = []
     looped = False
@@ -139,11 +139,11 @@ def without_repeats(text: str) -> str:
             looped = True
             continue
         kept.append(sentence)
-    if not looped:
-        return text
-    if len(kept) > 1 and _words(kept[-2])[: len(_words(kept[-1]))] == _words(kept[-1]):
-        kept.pop()  # the loop's next turn, cut short
-    return " ".join(kept)
+    last = kept[-1] if kept else ""
+    if len(kept) > 1 and last[-1:].isalnum() and _words(kept[-2])[: len(_words(last))] == _words(last):
+        kept.pop()  # the loop's next turn, cut short by the token bound
+        looped = True
+    return " ".join(kept) if looped else text
 
 
 def _words(sentence: str) -> list[str]:
