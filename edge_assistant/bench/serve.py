@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import socket
 import statistics
 import subprocess
@@ -28,6 +27,7 @@ import numpy.typing as npt
 from ..audio.chunk import RATE
 from ..errors import EdgeError
 from ..tts.speaker import Speaker
+from .notes import wer
 
 CLIPS = [
     ["What is the capital of France?"],
@@ -92,20 +92,6 @@ class Figures:
             "processes": self.processes,
             **asdict(self),
         }
-
-
-def words(text: str) -> list[str]:
-    return re.sub(r"[^a-z0-9' ]", " ", text.lower().replace("-", " ")).split()
-
-
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = words(reference), words(hypothesis)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, start=1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hyp, start=1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1] / max(1, len(ref))
 
 
 def make_clips(cache: Path, speaker: Speaker) -> list[tuple[str, npt.NDArray[np.int16]]]:
@@ -323,7 +309,7 @@ def measure_serve(
                 for r, f in order:
                     text, seconds = asyncio.run(_transcribe(r.service.asr_port, samples))
                     f.transcript_s.append(seconds)
-                    errors[f.name].append(word_error_rate(reference, text))
+                    errors[f.name].append(wer(reference, text))
             for i, text in enumerate(SPEAK):
                 order = list(zip(running, figures, strict=True))
                 if (n + i) % 2:

@@ -188,6 +188,29 @@ def _turns_section(app: App) -> dict[str, Any]:
     return as_dict(figures)
 
 
+def _noise_section(app: App) -> list[dict[str, Any]]:
+    """The voice questions in steady noise, through the assistant's recognizer and turn-taking."""
+    from ..bench.noise import SNR_DB, as_dict, measure_noise
+
+    recognizer, speaker, cache = _hearing(app)
+    status(f"listening in noise at {SNR_DB:g} dB ({recognizer.name}, questions said by {speaker.name}) ...")
+    try:
+        return as_dict(measure_noise(recognizer, speaker, cache))
+    finally:
+        recognizer.close()
+
+
+def _print_noise(rows: list[dict[str, Any]]) -> None:
+    from ..bench.noise import NOISE_ALONE, SNR_DB
+
+    click.echo(f"\nListening in noise ({SNR_DB:g} dB below the speech; {NOISE_ALONE:g} s of the noise alone first)")
+    for r in rows:
+        click.echo(
+            f"- {r['noise']}: {r['phantoms']} turns taken where nobody spoke; of {r['questions']} questions "
+            f"{r['missed']} not heard, {r['cut']} heard as two turns; word error rate {r['wer']:.1%}"
+        )
+
+
 def _print_voice(v: dict[str, Any]) -> None:
     def ms(stats: dict[str, float]) -> str:
         return (
@@ -315,7 +338,7 @@ def _print_serve(rows: list[dict[str, Any]]) -> None:
         )
 
 
-SECTIONS = ("llm", "stt", "voice", "turns", "notes", "serve")
+SECTIONS = ("llm", "stt", "voice", "turns", "noise", "notes", "serve")
 
 
 @click.command()
@@ -354,7 +377,7 @@ def bench(
 ) -> None:
     """Measure the language models (load, prompt and generation speed, time to first token, memory, against
     llama.cpp itself), speech recognition (real-time factor, delay of the final text), the voice loop (`turns`:
-    only its count of questions answered half-way), notes
+    only its count of questions answered half-way; `noise`: the questions in pink noise and a fan's), notes
     from long recordings (speed against faster-whisper itself, peak memory, word error rate) and serving over
     Wyoming (against wyoming-faster-whisper and wyoming-piper)."""
     threads = threads or app.machine.physical_cores
@@ -379,11 +402,20 @@ def bench(
         voice = _turns_section(app)
     if twins and llm_rows:
         _record(app, machine, threads, bandwidth, [r for r in llm_rows if r.get("twin_of")])
+    noise = _noise_section(app) if "noise" in wanted else []
     notes = _notes_section(app, min(repetitions, 3), notes_minutes) if "notes" in wanted else None
     serve_rows = _serve_section(app, repetitions) if "serve" in wanted else []
     if as_json:
         emit_json(
-            {"machine": machine, "llm": llm_rows, "stt": stt_rows, "voice": voice, "notes": notes, "serve": serve_rows}
+            {
+                "machine": machine,
+                "llm": llm_rows,
+                "stt": stt_rows,
+                "voice": voice,
+                "noise": noise,
+                "notes": notes,
+                "serve": serve_rows,
+            }
         )
         return
     click.echo(
@@ -396,6 +428,8 @@ def bench(
         _print_stt(stt_rows)
     if voice:
         _print_voice(voice)
+    if noise:
+        _print_noise(noise)
     if notes:
         _print_notes(notes)
     if serve_rows:
