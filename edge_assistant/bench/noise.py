@@ -4,12 +4,12 @@ turn-taking (the energy endpointer with its adaptive floor).
 Two noises, each mixed at 5 dB signal-to-noise (the speech's power over its loud spans against the noise's):
 pink noise (1/f, like rain or a room's rumble) and a fan (brown noise with a hum at its blade rate). The file
 opens with NOISE_ALONE seconds of the noise alone. Counted: phantom utterances (turns taken where nobody spoke),
-questions heard as more than one turn (cut), questions not heard at all, and the word error rate of what was.
+turns that ran questions together (the noise between them heard as voice), questions heard as more than one turn
+(cut) or not at all, and the word error rate of all that was heard on the questions.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,15 @@ class NoiseFigures:
     phantoms: int = 0
     """Turns taken where nobody spoke."""
     questions: int = 0
+    run_together: int = 0
+    """Turns that took in more than one question (the noise between them was heard as voice)."""
     cut: int = 0
+    """Questions heard as more than one turn."""
     missed: int = 0
     wer: float = 0.0
-    """Mean word error rate over the questions heard."""
+    """Word error rate of all the turns taken on the questions against all the questions."""
     heard: list[str] = field(default_factory=list)
+    """The turns taken, in order."""
 
 
 def as_dict(figures: list[NoiseFigures]) -> list[dict[str, Any]]:
@@ -67,7 +71,12 @@ def fan(samples: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
     return _unit(_unit(brown) + 0.5 * _unit(hum))
 
 
-NOISES = {"pink noise": pink, "a fan": fan}
+def silence(samples: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+    """No noise: the reference."""
+    return np.zeros(samples)
+
+
+NOISES = {"no noise": silence, "pink noise": pink, "a fan": fan}
 
 
 def _unit(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -99,21 +108,15 @@ def measure_noise(recognizer: Recognizer, speaker: Speaker, cache: Path) -> list
         wav = cache / f"noise-{name.replace(' ', '-')}-{speaker.name}.wav"
         soundfile.write(wav, noisy_copy(samples, noise, SNR_DB), RATE, subtype="PCM_16")
         heard = [u for u in recognizer.stream(FileSource(wav).chunks()) if u.final and u.text.strip()]
-        figures = NoiseFigures(name, questions=len(clips))
-        errors = []
-        claimed: set[int] = set()
-        for clip in clips:
-            start, end = clip.start + NOISE_ALONE, clip.end + NOISE_ALONE
-            turns = [i for i, u in enumerate(heard) if u.end >= start - 0.3 and u.start <= end + 0.3]
-            claimed.update(turns)
-            if not turns:
-                figures.missed += 1
-                continue
-            figures.cut += len(turns) > 1
-            text = " ".join(heard[i].text for i in turns)
-            figures.heard.append(text)
-            errors.append(wer(clip.text, text))
-        figures.phantoms = len(heard) - len(claimed)
-        figures.wer = statistics.mean(errors) if errors else 1.0
+        spans = [(c.start + NOISE_ALONE - 0.3, c.end + NOISE_ALONE + 0.3) for c in clips]
+        covers = [[q for q, (a, b) in enumerate(spans) if u.end >= a and u.start <= b] for u in heard]
+        figures = NoiseFigures(name, questions=len(clips), heard=[u.text for u in heard])
+        figures.phantoms = sum(not c for c in covers)
+        figures.run_together = sum(len(c) > 1 for c in covers)
+        turns_per_question = [sum(q in c for c in covers) for q in range(len(clips))]
+        figures.missed = sum(n == 0 for n in turns_per_question)
+        figures.cut = sum(n > 1 for n in turns_per_question)
+        said = " ".join(u.text for u, c in zip(heard, covers, strict=True) if c)
+        figures.wer = wer(" ".join(c.text for c in clips), said)
         out.append(figures)
     return out

@@ -206,8 +206,9 @@ def _print_noise(rows: list[dict[str, Any]]) -> None:
     click.echo(f"\nListening in noise ({SNR_DB:g} dB below the speech; {NOISE_ALONE:g} s of the noise alone first)")
     for r in rows:
         click.echo(
-            f"- {r['noise']}: {r['phantoms']} turns taken where nobody spoke; of {r['questions']} questions "
-            f"{r['missed']} not heard, {r['cut']} heard as two turns; word error rate {r['wer']:.1%}"
+            f"- {r['noise']}: {len(r['heard'])} turns taken on {r['questions']} questions: {r['phantoms']} where "
+            f"nobody spoke, {r['run_together']} running questions together; {r['cut']} questions heard as two turns, "
+            f"{r['missed']} not heard; word error rate {r['wer']:.1%}"
         )
 
 
