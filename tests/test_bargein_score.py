@@ -31,10 +31,10 @@ def test_a_question_heard_with_another_spelling_and_repeated_is_a_person() -> No
 
 
 def test_the_end_of_a_question_heard_after_a_pause_is_a_person() -> None:
-    """From a bench run: the story asked for was taken as two turns at its comma, and the second stopped the first."""
+    """As in a bench run: the story asked for was taken as two turns at a pause, and the second stopped the first."""
     turns = [
-        _turn("Describe a long walk through a forest in autumn.", True, 0.31),
-        _turn("and detail.", True, 0.3),
+        _turn("Describe in detail a long walk through a forest.", True, 0.31),
+        _turn("in autumn.", True, 0.3),
         _turn("How many legs does the spider have?", False),
     ]
     figures = BargeInFigures()
