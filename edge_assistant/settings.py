@@ -97,6 +97,13 @@ class EndpointSettings:
     pause: float = 0.1
     """Seconds of silence after which a 'pause' boundary is reported (the utterance may be ending): a
     recognizer can start on the audio so far while the endpointer waits for the full trailing silence."""
+    detector: str = "energy"
+    """What tells voice from the rest: "energy" (loudness over an adaptive noise floor: no model, good on clean
+    speech) or "silero" (faster-whisper's voice detector, frame by frame: voice from steady noise)."""
+    enter: float = 0.5
+    """silero: a frame's voice probability above which speech starts ..."""
+    stay: float = 0.35
+    """... and above which it goes on."""
 
 
 @dataclass(frozen=True)
@@ -177,6 +184,8 @@ class ListenSettings:
     """Seconds of silence that end an utterance."""
     max_utterance: float = EndpointSettings.max_utterance
     """Seconds after which an utterance is cut."""
+    voice_detector: str = EndpointSettings.detector
+    """energy or silero (`EndpointSettings.detector`)."""
 
     @property
     def input_path(self) -> Path | None:
@@ -191,7 +200,9 @@ class ListenSettings:
         return language(self.language).code if self.language else None
 
     def endpoint(self) -> EndpointSettings:
-        return EndpointSettings(trailing_silence=self.silence, max_utterance=self.max_utterance)
+        return EndpointSettings(
+            trailing_silence=self.silence, max_utterance=self.max_utterance, detector=self.voice_detector
+        )
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,16 @@ speech; the recognizers decide what the words are.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from ..settings import EndpointSettings
 from .chunk import RATE, AudioChunk
+
+if TYPE_CHECKING:
+    from .silero import SileroFrames
 
 FRAME = 0.03
 """Seconds per decision frame."""
@@ -31,6 +36,14 @@ class Endpointer:
 
     def __init__(self, settings: EndpointSettings | None = None) -> None:
         self.settings = settings or EndpointSettings()
+        self._silero: SileroFrames | None = None
+        self.frame = FRAME
+        """Seconds per decision frame."""
+        if self.settings.detector == "silero":
+            from .silero import FRAME_SAMPLES, SileroFrames
+
+            self._silero = SileroFrames()
+            self.frame = FRAME_SAMPLES / RATE
         self.floor = 0.0
         self.in_speech = False
         self.speech_start = 0.0
@@ -54,15 +67,20 @@ class Endpointer:
     def feed(self, chunk: AudioChunk) -> list[Boundary]:
         samples = np.concatenate([self._pending, chunk.samples]) if len(self._pending) else chunk.samples
         start = self._pending_start if len(self._pending) else chunk.start
-        step = int(RATE * FRAME)
+        step = round(RATE * self.frame)
         usable = len(samples) - len(samples) % step
         self._pending, self._pending_start = samples[usable:], start + usable / RATE
         out: list[Boundary] = []
         for i in range(0, usable, step):
-            frame = samples[i : i + step].astype(np.float32)
-            t0 = start + i / RATE
-            out += self._frame(float(np.sqrt(np.mean(frame * frame))), t0)
+            out += self._frame(self._voiced(samples[i : i + step]), start + i / RATE)
         return out
+
+    def _voiced(self, frame: npt.NDArray[np.int16]) -> bool:
+        if self._silero is not None:
+            threshold = self.settings.stay if self.in_speech else self.settings.enter
+            return self._silero.probability(frame) > threshold
+        x = frame.astype(np.float32)
+        return self._is_voice(float(np.sqrt(np.mean(x * x))))
 
     @property
     def silence(self) -> float:
@@ -74,16 +92,15 @@ class Endpointer:
         self.in_speech, self._run = False, 0.0
         return Boundary("end", self.last_voice)
 
-    def _frame(self, rms: float, t0: float) -> list[Boundary]:
+    def _frame(self, voice: bool, t0: float) -> list[Boundary]:
         s = self.settings
-        t1 = t0 + FRAME
+        t1 = t0 + self.frame
         self.now = t1
-        voice = self._is_voice(rms)
         if not self.in_speech:
             if voice:
                 if self._run == 0:
                     self._run_start = t0
-                self._run += FRAME
+                self._run += self.frame
                 if self._run >= s.min_speech:
                     self.in_speech, self.speech_start, self.last_voice = True, self._run_start, t1
                     return [Boundary("start", self._run_start)]

@@ -35,6 +35,8 @@ SEED = 7
 @dataclass
 class NoiseFigures:
     noise: str
+    detector: str
+    """What told voice from the rest (`EndpointSettings.detector`)."""
     phantoms: int = 0
     """Turns taken where nobody spoke."""
     questions: int = 0
@@ -92,7 +94,8 @@ def noisy_copy(speech: npt.NDArray[np.int16], noise: npt.NDArray[np.float64], sn
     return np.asarray(np.clip(np.round(mixed), -32768, 32767), dtype=np.int16)
 
 
-def measure_noise(recognizer: Recognizer, speaker: Speaker, cache: Path) -> list[NoiseFigures]:
+def measure_noise(recognizer: Recognizer, speaker: Speaker, cache: Path, detector: str) -> list[NoiseFigures]:
+    """Each noise through `recognizer`, whose endpointer tells voice by `detector`."""
     import soundfile
 
     clean = cache / f"voice-questions-{speaker.name}.wav"
@@ -110,7 +113,7 @@ def measure_noise(recognizer: Recognizer, speaker: Speaker, cache: Path) -> list
         heard = [u for u in recognizer.stream(FileSource(wav).chunks()) if u.final and u.text.strip()]
         spans = [(c.start + NOISE_ALONE - 0.3, c.end + NOISE_ALONE + 0.3) for c in clips]
         covers = [[q for q, (a, b) in enumerate(spans) if u.end >= a and u.start <= b] for u in heard]
-        figures = NoiseFigures(name, questions=len(clips), heard=[u.text for u in heard])
+        figures = NoiseFigures(name, detector, questions=len(clips), heard=[u.text for u in heard])
         figures.phantoms = sum(not c for c in covers)
         figures.run_together = sum(len(c) > 1 for c in covers)
         turns_per_question = [sum(q in c for c in covers) for q in range(len(clips))]

@@ -19,7 +19,7 @@ from ..gguf import bytes_per_token, read_gguf
 from ..hardware import cpu_name
 from ..llm.select import choose
 from ..measured import render as render_measured
-from ..settings import VOICE_SILENCE, ListenSettings, LlmSettings
+from ..settings import VOICE_SILENCE, EndpointSettings, ListenSettings, LlmSettings
 from ..stt.whisper import BEST_OF
 from .common import App, emit_json, json_option, pass_app, status
 
@@ -146,12 +146,13 @@ def _print_stt(rows: list[dict[str, Any]]) -> None:
         )
 
 
-def _hearing(app: App) -> tuple[Recognizer, Speaker, Path]:
+def _hearing(app: App, detector: str = EndpointSettings.detector) -> tuple[Recognizer, Speaker, Path]:
     """The voice sections' recognizer (the assistant's, with the bench's silence), English voice and cache."""
     from ..modes.parts import recognizer_for
     from ..tts.select import make_speaker
 
-    recognizer = recognizer_for(app.store, app.machine, ListenSettings(silence=VOICE_SILENCE), fast=True)
+    listen = ListenSettings(silence=VOICE_SILENCE, voice_detector=detector)
+    recognizer = recognizer_for(app.store, app.machine, listen, fast=True)
     speaker = make_speaker(app.store, None, "en", app.machine.physical_cores)
     return recognizer, speaker, app.paths.home / "cache" / "bench"
 
@@ -192,12 +193,18 @@ def _noise_section(app: App) -> list[dict[str, Any]]:
     """The voice questions in steady noise, through the assistant's recognizer and turn-taking."""
     from ..bench.noise import SNR_DB, as_dict, measure_noise
 
-    recognizer, speaker, cache = _hearing(app)
-    status(f"listening in noise at {SNR_DB:g} dB ({recognizer.name}, questions said by {speaker.name}) ...")
-    try:
-        return as_dict(measure_noise(recognizer, speaker, cache))
-    finally:
-        recognizer.close()
+    rows = []
+    for detector in ("energy", "silero"):
+        recognizer, speaker, cache = _hearing(app, detector)
+        status(
+            f"listening in noise at {SNR_DB:g} dB ({recognizer.name}, {detector} detector, questions said by "
+            f"{speaker.name}) ..."
+        )
+        try:
+            rows += as_dict(measure_noise(recognizer, speaker, cache, detector))
+        finally:
+            recognizer.close()
+    return rows
 
 
 def _print_noise(rows: list[dict[str, Any]]) -> None:
@@ -206,9 +213,9 @@ def _print_noise(rows: list[dict[str, Any]]) -> None:
     click.echo(f"\nListening in noise ({SNR_DB:g} dB below the speech; {NOISE_ALONE:g} s of the noise alone first)")
     for r in rows:
         click.echo(
-            f"- {r['noise']}: {len(r['heard'])} turns taken on {r['questions']} questions: {r['phantoms']} where "
-            f"nobody spoke, {r['run_together']} running questions together; {r['cut']} questions heard as two turns, "
-            f"{r['missed']} not heard; word error rate {r['wer']:.1%}"
+            f"- {r['noise']}, {r['detector']} detector: {len(r['heard'])} turns taken on {r['questions']} questions: "
+            f"{r['phantoms']} where nobody spoke, {r['run_together']} running questions together; {r['cut']} "
+            f"questions heard as two turns, {r['missed']} not heard; word error rate {r['wer']:.1%}"
         )
 
 

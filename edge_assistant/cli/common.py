@@ -243,6 +243,16 @@ def listen_options(
             help="Seconds of silence that end an utterance.",
         )
     )
+    options.append(
+        click.option(
+            "--voice-detector",
+            type=click.Choice(["energy", "silero"]),
+            default=EndpointSettings.detector,
+            show_default=True,
+            envvar="EDGE_ASSISTANT_VOICE_DETECTOR",
+            help="What tells speech from the rest: loudness, or Silero's detector (for steady noise: a fan, rain).",
+        )
+    )
     if max_utterance:
         options.append(
             click.option(

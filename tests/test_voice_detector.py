@@ -1,0 +1,74 @@
+"""Silero's voice detector frame by frame, in the endpointer: voice told from steady noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from edge_assistant.audio.chunk import RATE, AudioChunk
+from edge_assistant.audio.endpoint import Endpointer
+from edge_assistant.audio.silero import FRAME_SAMPLES, SileroFrames
+from edge_assistant.bench.noise import noisy_copy, pink
+from edge_assistant.settings import EndpointSettings
+from edge_assistant.tts.output import resample
+from tests.speech import piper_voice
+
+pytestmark = pytest.mark.slow
+
+
+def _said(text: str) -> npt.NDArray[np.int16]:
+    from piper import PiperVoice, SynthesisConfig
+
+    voice = PiperVoice.load(str(piper_voice()))
+    quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize(text, syn_config=quiet)])
+    return resample(audio, voice.config.sample_rate, RATE)
+
+
+@pytest.fixture(scope="module")
+def questions() -> npt.NDArray[np.int16]:
+    """Two questions 3 s apart, after 5 s of nothing, with pink noise 5 dB below them throughout."""
+    gap = np.zeros(3 * RATE, dtype=np.int16)
+    clean = np.concatenate(
+        [
+            np.zeros(5 * RATE, dtype=np.int16),
+            _said("What is the capital of France?"),
+            gap,
+            _said("Turn on the light."),
+            gap,
+        ]
+    )
+    return noisy_copy(clean, pink(len(clean), np.random.default_rng(3)), 5.0)
+
+
+def test_frame_by_frame_gives_the_probabilities_of_the_whole_run(questions: npt.NDArray[np.int16]) -> None:
+    from faster_whisper.vad import get_vad_model
+
+    samples = questions[: len(questions) // FRAME_SAMPLES * FRAME_SAMPLES]
+    whole = np.asarray(get_vad_model()(samples.astype(np.float32) / 32768.0)).reshape(-1)
+    frames = SileroFrames()
+    streamed = [frames.probability(samples[i : i + FRAME_SAMPLES]) for i in range(0, len(samples), FRAME_SAMPLES)]
+    # the library zeroes the end of the last frame, which a stream cannot know
+    assert np.allclose(streamed[:-1], whole[:-1], atol=1e-4)
+
+
+def _utterances(samples: npt.NDArray[np.int16], detector: str) -> list[tuple[float, float]]:
+    endpointer = Endpointer(EndpointSettings(trailing_silence=0.9, detector=detector))
+    step = RATE // 50
+    found, start = [], 0.0
+    for i in range(0, len(samples), step):
+        chunk = AudioChunk(samples[i : i + step], i / RATE)
+        for b in endpointer.feed(chunk):
+            if b.kind == "start":
+                start = b.time
+            elif b.kind == "end":
+                found.append((start, b.time))
+    return found
+
+
+def test_silero_hears_the_gap_between_questions_in_steady_noise(questions: npt.NDArray[np.int16]) -> None:
+    heard = _utterances(questions, "silero")
+    assert len(heard) == 2, heard
+    assert 4.8 < heard[0][0] < 5.5
+    assert len(_utterances(questions, "energy")) < 2  # loudness alone runs them together
