@@ -38,6 +38,19 @@ def synth_piper(text: str, out: Path) -> Path:
     return out
 
 
+def piper_without_noise(text: str) -> np.ndarray:
+    """`text` said by the Piper voice with its noise off (the same audio every time), 16 kHz int16."""
+    from piper import PiperVoice, SynthesisConfig
+
+    from edge_assistant.audio.chunk import RATE
+    from edge_assistant.tts.output import resample
+
+    voice = PiperVoice.load(str(piper_voice()))
+    quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize(text, syn_config=quiet)])
+    return resample(audio, voice.config.sample_rate, RATE)
+
+
 def synth_espeak(text: str, out: Path, voice: str = "en-us+m1", wpm: int = 150) -> Path:
     """espeak-ng at a moderate rate. Its robotic voices are hard for Whisper tiny.en: over SENTENCES the WER
     was 7.9% for en-us+m1 at 150 wpm and 8-17% for other voices and rates (en-us at 175 wpm: 13%)."""

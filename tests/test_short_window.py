@@ -13,9 +13,8 @@ from edge_assistant.audio.chunk import RATE
 from edge_assistant.stt.missed import join_tail, unheard_tail, voiced_runs
 from edge_assistant.stt.short_window import SPARE_TOKENS, TOKENS_PER_SECOND, token_budget, without_repeats
 from edge_assistant.stt.whisper import WhisperRecognizer
-from edge_assistant.tts.output import resample
 from tests.helpers import package_path
-from tests.speech import piper_voice, words
+from tests.speech import piper_without_noise, words
 
 
 def _voice(*spans: tuple[float, float], level: float = 8000.0, noise: float = 30.0) -> npt.NDArray[np.int16]:
@@ -68,16 +67,6 @@ def whisper() -> Iterator[WhisperRecognizer]:
     recognizer.close()
 
 
-def _said(text: str) -> npt.NDArray[np.int16]:
-    """Piper without its noise (the same audio every time), at 16 kHz."""
-    from piper import PiperVoice, SynthesisConfig
-
-    voice = PiperVoice.load(str(piper_voice()))
-    quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize(text, syn_config=quiet)])
-    return resample(audio, voice.config.sample_rate, RATE)
-
-
 @pytest.mark.slow
 def test_the_words_after_a_pause_inside_the_sentence_are_heard(whisper: WhisperRecognizer) -> None:
     """Whisper's short window ends this one at the pause ("What is the population of?"), without "Japan"."""
@@ -85,12 +74,13 @@ def test_the_words_after_a_pause_inside_the_sentence_are_heard(whisper: WhisperR
 
     whisper.turn_end = TurnEnd()  # word times, as turn-taking asks for them
     pause = np.zeros(int(0.5 * RATE), dtype=np.int16)
-    samples = np.concatenate([_said("What is the population of"), pause, _said("Japan?"), pause])
+    first = piper_without_noise("What is the population of")
+    samples = np.concatenate([first, pause, piper_without_noise("Japan?"), pause])
     heard = whisper.transcribe(samples, offset=2.0)
     assert heard is not None
     assert words(heard.text) == words("What is the population of Japan?")
     assert heard.words[-2].text == "of" and words(heard.words[-1].text) == ["japan"]
-    assert heard.words[-1].start > 2.0 + len(_said("What is the population of")) / RATE
+    assert heard.words[-1].start > 2.0 + len(first) / RATE
 
 
 @pytest.mark.parametrize(

@@ -11,19 +11,9 @@ from edge_assistant.audio.endpoint import Endpointer
 from edge_assistant.audio.silero import FRAME_SAMPLES, SileroFrames
 from edge_assistant.bench.noise import noisy_copy, pink
 from edge_assistant.settings import EndpointSettings
-from edge_assistant.tts.output import resample
-from tests.speech import piper_voice
+from tests.speech import piper_without_noise
 
 pytestmark = pytest.mark.slow
-
-
-def _said(text: str) -> npt.NDArray[np.int16]:
-    from piper import PiperVoice, SynthesisConfig
-
-    voice = PiperVoice.load(str(piper_voice()))
-    quiet = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
-    audio = np.concatenate([c.audio_int16_array for c in voice.synthesize(text, syn_config=quiet)])
-    return resample(audio, voice.config.sample_rate, RATE)
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +23,9 @@ def questions() -> npt.NDArray[np.int16]:
     clean = np.concatenate(
         [
             np.zeros(5 * RATE, dtype=np.int16),
-            _said("What is the capital of France?"),
+            piper_without_noise("What is the capital of France?"),
             gap,
-            _said("Turn on the light."),
+            piper_without_noise("Turn on the light."),
             gap,
         ]
     )
