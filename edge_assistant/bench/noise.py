@@ -1,5 +1,5 @@
 """Listening in noise: the voice bench's questions under steady noise, through the assistant's recognizer and
-turn-taking (the energy endpointer with its adaptive floor).
+turn-taking, with each voice detector (loudness over an adaptive floor; Silero's model).
 
 Two noises, each mixed at 5 dB signal-to-noise (the speech's power over its loud spans against the noise's):
 pink noise (1/f, like rain or a room's rumble) and a fan (brown noise with a hum at its blade rate). The file
