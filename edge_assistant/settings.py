@@ -113,10 +113,6 @@ class TurnSettings:
     complete_silence: float = 0.25
     """Seconds of silence that end a turn whose words read as a finished request; one whose words stop on a
     word that needs more ("Set a timer for") waits for the full trailing silence (VOICE_SILENCE)."""
-    unclosed_silence: float = 0.55
-    """Seconds of silence that end a turn whose words read as finished but which a punctuating recognizer left
-    without its closing mark ("who wrote Romeo and Juliet"): sooner than the full trailing silence, later than a
-    closed one, as a trailing-off voice leaves it open too."""
 
 
 VOICE_SILENCE = 0.9

@@ -5,11 +5,9 @@ capital of France?") a short silence ends the turn; when they stop on a word tha
 "the capital of") the assistant waits longer, so a person who pauses to think is not answered half-way; a question
 heard to end on a verb its auxiliary left there ("does a spider have?") is finished. A recognizer that punctuates
 (Whisper) also tells from the sound whether a sentence has ended: it closes one it hears end with a full stop or a
-question mark, and leaves one that trails off open ("What is the capital of all"), so there an unpunctuated end
-waits longer (`unclosed_silence`), though words that read as finished still end the turn before the full silence
-(Whisper leaves some finished questions open too: "who wrote Romeo and Juliet"); a word it only expected, placed
-after the voice ended ("Remind me to buy me."), is left out before the question is asked (`stt/unsaid.py`), and
-what is left stays open. The recognizers ask `TurnEnd` at each moment of silence
+question mark, and leaves one that trails off open ("What is the capital of all"), so there an unpunctuated end is
+an unfinished one; a word it only expected, placed after the voice ended ("Remind me to buy me."), is left out
+before the question is asked (`stt/unsaid.py`). The recognizers ask `TurnEnd` at each moment of silence
 (`stt.recognizer.TurnEnd`).
 """
 
@@ -80,8 +78,8 @@ def stranded(text: str, words: list[str]) -> bool:
 
 
 class TurnEnd:
-    """Ends a turn after `complete_silence` when its words look finished (after `unclosed_silence` when a
-    punctuating recognizer did not close them); other turns end when the endpointer's trailing silence says so."""
+    """Ends a turn after `complete_silence` when its words look finished; other turns end when the
+    endpointer's trailing silence says so."""
 
     def __init__(self, settings: TurnSettings | None = None) -> None:
         self.settings = settings or TurnSettings()
@@ -91,8 +89,5 @@ class TurnEnd:
         """The least silence after which a turn may end: the recognizer needs the words by then."""
         return self.settings.complete_silence
 
-    def __call__(self, text: str, silence: float, punctuated: bool, trailing: bool = False) -> bool:
-        if silence >= self.settings.complete_silence and looks_complete(text, punctuated):
-            return True
-        unclosed = punctuated and not trailing and silence >= self.settings.unclosed_silence
-        return unclosed and looks_complete(text)
+    def __call__(self, text: str, silence: float, punctuated: bool) -> bool:
+        return silence >= self.settings.complete_silence and looks_complete(text, punctuated)

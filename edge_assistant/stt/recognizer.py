@@ -13,15 +13,14 @@ from .types import Utterance
 class TurnEnd(Protocol):
     """Whether the words heard so far, followed by this much silence, end the speaker's turn; `punctuated`: the
     recognizer punctuates what it hears (a sentence it hears end gets a full stop or a question mark). Whisper
-    leaves out the words it wrote into the silence after the voice (`stt/unsaid.py`); `trailing`: it left some
-    out, so the sentence is still open."""
+    leaves out the words it wrote into the silence after the voice (`stt/unsaid.py`)."""
 
     @property
     def min_silence(self) -> float:
         """Seconds of silence before which no turn ends early."""
         ...
 
-    def __call__(self, text: str, silence: float, punctuated: bool, trailing: bool = False) -> bool: ...
+    def __call__(self, text: str, silence: float, punctuated: bool) -> bool: ...
 
 
 class Recognizer(Protocol):

@@ -247,10 +247,7 @@ class WhisperRecognizer:
         if silence < self.turn_end.min_silence:
             return False
         heard = early[1].result()  # wait for it: it is due about now, and the decision needs it
-        if heard is None:
-            return False
-        said = said_so_far(heard, early[0])
-        return self.turn_end(said, silence, punctuated=True, trailing=said != heard.text)
+        return heard is not None and self.turn_end(said_so_far(heard, early[0]), silence, punctuated=True)
 
     def _segment(self, kept: list[AudioChunk], until: float) -> Utterance | None:
         if not kept:
