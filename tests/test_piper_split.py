@@ -19,7 +19,16 @@ import pytest
 from edge_assistant.store import package_dir
 from edge_assistant.tts import vits
 from edge_assistant.tts.piper import PiperSpeaker
-from edge_assistant.tts.vits import FIRST_SECONDS, MAX_FRAMES, SplitVoice, decode, load_split, pieces, split_voice
+from edge_assistant.tts.vits import (
+    FIRST_SECONDS,
+    MAX_FRAMES,
+    SERVED_FIRST_SECONDS,
+    SplitVoice,
+    decode,
+    load_split,
+    pieces,
+    split_voice,
+)
 
 SENTENCE = "It is twenty degrees outside and sunny, and the sky is clear over the whole valley today."
 
@@ -152,6 +161,12 @@ def test_speaker_streams_a_sentence_in_pieces_first_small(speakers: tuple[PiperS
     assert np.sqrt(np.mean(spoken**2)) > 500
     unsplit = list(whole.synthesize_stream("Hello there. How are you today? I am fine!"))
     assert len(unsplit) == 3  # unsplit: one piece a sentence
+    split.first_seconds = SERVED_FIRST_SECONDS  # as serve sets it
+    try:
+        served = next(split.synthesize_stream(SENTENCE))
+    finally:
+        split.first_seconds = FIRST_SECONDS
+    assert SERVED_FIRST_SECONDS - 0.05 < served.seconds < SERVED_FIRST_SECONDS + 0.05 < FIRST_SECONDS
 
 
 def test_pieces_cover_the_latent_once() -> None:

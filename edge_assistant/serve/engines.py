@@ -25,8 +25,10 @@ from ..store import Store
 from ..stt.recognizer import Recognizer
 from ..stt.select import choose_stt
 from ..stt.whisper import WhisperRecognizer
+from ..tts.piper import PiperSpeaker
 from ..tts.select import ESPEAK
 from ..tts.speaker import Speaker
+from ..tts.vits import SERVED_FIRST_SECONDS
 from .lanes import Lane
 
 log = logging.getLogger(__name__)
@@ -169,6 +171,8 @@ class Engines:
             speaker = speaker_for(self.store, self.machine, voice, code)
             if speaker.name in self.speakers:
                 return self.speakers[speaker.name]
+            if isinstance(speaker, PiperSpeaker):
+                speaker.first_seconds = SERVED_FIRST_SECONDS  # no echo canceller listens to a client's audio
             speaker.open()
             speaker.synthesize("Ready.")  # the first synthesis sets up the voice's kernels
             give_back()

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from ..errors import ModelFileError, NotInstalledError
 from .speaker import Speech, empty
-from .vits import SplitVoice, decode, load_split
+from .vits import FIRST_SECONDS, SplitVoice, decode, load_split
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class PiperSpeaker:
         self._halves: tuple[SplitVoice, Any] | None = None
         """The split voice and its decoder's session (the encoder's is the voice's own session)."""
         self._peak = TYPICAL_PEAK
+        self.first_seconds = FIRST_SECONDS
+        """Audio in the first decoded piece of a sentence (`tts/vits.py`)."""
 
     @property
     def rate(self) -> int:
@@ -160,7 +162,8 @@ class PiperSpeaker:
             return
         halves, decoder = self._halves
         latent = voice.session.run([halves.latent], args)[0]
-        yield from decode(decoder, halves, latent, {name: args[name] for name in halves.shared}, self.rate)
+        shared = {name: args[name] for name in halves.shared}
+        yield from decode(decoder, halves, latent, shared, self.rate, self.first_seconds)
 
     def _scaled(self, audio: npt.NDArray[np.float32]) -> npt.NDArray[np.int16]:
         """16-bit samples of raw audio, scaled by 1 / the loudest raw sample the voice has made so far."""

@@ -42,10 +42,13 @@ _PASS = frozenset({"LeakyRelu", "Relu", "Tanh", "Sigmoid", "Abs", "Identity", "A
 """Steps that work sample by sample (a sum of branches, an activation, a scale)."""
 _SHAPE = frozenset({"Unsqueeze", "Squeeze"})
 """Steps allowed at the decoder's end only on axes other than time (checked by the output's length)."""
-FIRST_SECONDS = 0.2
-"""Audio in the first piece: small, so it is ready soon, and long enough to be played while the next is made
-(joe medium, 1 thread: first piece of a short reply ~80 ms against ~105 at 0.35 s; each next piece was still
-ready 130 ms or more before the audio so far ran out)."""
+FIRST_SECONDS = 0.35
+"""Audio in the first piece: small, so it is ready soon, and long enough to be played while the next is made."""
+SERVED_FIRST_SECONDS = 0.2
+"""The first piece for a client over the network (`serve`): joe medium, 1 thread, first piece of a short reply
+~80 ms against ~105 at 0.35 s, each next piece still ready 130 ms or more before the audio so far ran out. Not
+for the assistant's own speaker: with it, the echo canceller let the start of an answer through as a barge-in
+in 3 of 9 runs of the barge-in test (0 of 4 at 0.35 s)."""
 MAX_FRAMES = 256
 """Latent frames in a piece at most (pieces double in size from the first up to this)."""
 ENCODER, DECODER, SPLIT = "encoder.onnx", "decoder.onnx", "split.json"
@@ -268,11 +271,16 @@ def pieces(frames: int, first: int, context: int) -> Iterator[tuple[int, int, in
 
 
 def decode(
-    session: Any, split: SplitVoice, latent: npt.NDArray[np.float32], shared: dict[str, Any], rate: int
+    session: Any,
+    split: SplitVoice,
+    latent: npt.NDArray[np.float32],
+    shared: dict[str, Any],
+    rate: int,
+    first_seconds: float = FIRST_SECONDS,
 ) -> Iterator[npt.NDArray[np.float32]]:
     """The audio of `latent` (1 x channels x frames) piece by piece, each as soon as it is decoded."""
     frames = int(latent.shape[-1])
-    first = max(1, round(FIRST_SECONDS * rate / split.hop))
+    first = max(1, round(first_seconds * rate / split.hop))
     for start, end, lo, hi in pieces(frames, first, split.context):
         audio = session.run(None, {split.latent: latent[..., lo:hi], **shared})[0].reshape(-1)
         if len(audio) != (hi - lo) * split.hop:
