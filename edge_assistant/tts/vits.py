@@ -48,7 +48,7 @@ SERVED_FIRST_SECONDS = 0.2
 """The first piece for a client over the network (`serve`): joe medium, 1 thread, first piece of a short reply
 ~80 ms against ~105 at 0.35 s, each next piece still ready 130 ms or more before the audio so far ran out. Not
 for the assistant's own speaker: with it, the echo canceller let the start of an answer through as a barge-in
-in 3 of 9 runs of the barge-in test (0 of 4 at 0.35 s)."""
+in 3 of 13 runs of the barge-in test (0 of 4 at 0.35 s)."""
 MAX_FRAMES = 256
 """Latent frames in a piece at most (pieces double in size from the first up to this)."""
 ENCODER, DECODER, SPLIT = "encoder.onnx", "decoder.onnx", "split.json"
