@@ -8,7 +8,7 @@ import pytest
 
 from edge_assistant.audio.chunk import RATE, AudioChunk
 from edge_assistant.audio.endpoint import Endpointer
-from edge_assistant.audio.silero import FRAME_SAMPLES, SileroFrames
+from edge_assistant.audio.vad import WINDOW, SileroStream
 from edge_assistant.bench.noise import noisy_copy, pink
 from edge_assistant.settings import EndpointSettings
 from tests.speech import piper_without_noise
@@ -35,10 +35,10 @@ def questions() -> npt.NDArray[np.int16]:
 def test_frame_by_frame_gives_the_probabilities_of_the_whole_run(questions: npt.NDArray[np.int16]) -> None:
     from faster_whisper.vad import get_vad_model
 
-    samples = questions[: len(questions) // FRAME_SAMPLES * FRAME_SAMPLES]
+    samples = questions[: len(questions) // WINDOW * WINDOW]
     whole = np.asarray(get_vad_model()(samples.astype(np.float32) / 32768.0)).reshape(-1)
-    frames = SileroFrames()
-    streamed = [frames.probability(samples[i : i + FRAME_SAMPLES]) for i in range(0, len(samples), FRAME_SAMPLES)]
+    frames = SileroStream()
+    streamed = [frames(samples[i : i + WINDOW]) for i in range(0, len(samples), WINDOW)]
     # the library zeroes the end of the last frame, which a stream cannot know
     assert np.allclose(streamed[:-1], whole[:-1], atol=1e-4)
 

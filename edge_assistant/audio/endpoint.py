@@ -16,7 +16,7 @@ from ..settings import EndpointSettings
 from .chunk import RATE, AudioChunk
 
 if TYPE_CHECKING:
-    from .silero import SileroFrames
+    from .vad import SileroStream
 
 FRAME = 0.03
 """Seconds per decision frame."""
@@ -36,14 +36,15 @@ class Endpointer:
 
     def __init__(self, settings: EndpointSettings | None = None) -> None:
         self.settings = settings or EndpointSettings()
-        self._silero: SileroFrames | None = None
+        self._silero: SileroStream | None = None
         self.frame = FRAME
         """Seconds per decision frame."""
         if self.settings.detector == "silero":
-            from .silero import FRAME_SAMPLES, SileroFrames
+            from .vad import WINDOW, SileroStream
 
-            self._silero = SileroFrames()
-            self.frame = FRAME_SAMPLES / RATE
+            self._silero = SileroStream()
+            self._silero.open()
+            self.frame = WINDOW / RATE
         self.floor = 0.0
         self.in_speech = False
         self.speech_start = 0.0
@@ -78,7 +79,7 @@ class Endpointer:
     def _voiced(self, frame: npt.NDArray[np.int16]) -> bool:
         if self._silero is not None:
             threshold = self.settings.stay if self.in_speech else self.settings.enter
-            return self._silero.probability(frame) > threshold
+            return self._silero(frame) > threshold
         x = frame.astype(np.float32)
         return self._is_voice(float(np.sqrt(np.mean(x * x))))
 

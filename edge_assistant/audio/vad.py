@@ -1,7 +1,9 @@
 """Silero voice activity detection, streamed: the model faster-whisper ships, fed 32 ms windows one at a time.
 
 faster-whisper runs Silero over whole recordings; a live microphone needs its state carried from window to
-window, which is what this does with the same ONNX model.
+window, which is what this does with the same ONNX model. Energy tells speech from silence, not from steady
+noise: in pink noise 5 dB below the speech the energy endpointer heard no gap between questions 3 s apart
+(`bench --only noise`); the endpointer can use this instead (`EndpointSettings.detector`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from ..errors import NotInstalledError
 
 WINDOW = 512
 """Samples per decision at 16 kHz (32 ms)."""
@@ -26,8 +30,12 @@ class SileroStream:
 
     def open(self) -> None:
         if self._session is None:
-            from faster_whisper.vad import get_vad_model
-
+            try:
+                from faster_whisper.vad import get_vad_model
+            except ImportError:
+                raise NotInstalledError(
+                    "the silero detector comes with faster-whisper: pip install 'edge-assistant[whisper]'"
+                ) from None
             self._session = get_vad_model().session
 
     def reset(self) -> None:
