@@ -107,15 +107,20 @@ def speak(
     return mouth, voice, sink
 
 
-def test_a_sentence_is_played_from_its_first_piece_while_the_rest_is_made(joe: PiperSpeaker) -> None:
-    mouth, voice, sink = speak(joe)
+def tell(mouth: Mouth, sentence: str) -> None:
+    """One turn of the mouth: open it, say `sentence`, wait until it has been spoken, close it."""
     mouth.open()
     try:
         mouth.start_turn()
-        mouth.say(SENTENCE)
+        mouth.say(sentence)
         mouth.finish(timeout=60)
     finally:
         mouth.close()
+
+
+def test_a_sentence_is_played_from_its_first_piece_while_the_rest_is_made(joe: PiperSpeaker) -> None:
+    mouth, voice, sink = speak(joe)
+    tell(mouth, SENTENCE)
     n = len(voice.made)
     assert n >= 3
     # each piece starts playing before the next one is made
@@ -131,13 +136,7 @@ def test_a_sentence_is_played_from_its_first_piece_while_the_rest_is_made(joe: P
 def test_only_the_first_sound_of_a_sentence_is_trimmed_of_silence(joe: PiperSpeaker) -> None:
     mouth, voice, sink = speak(joe)
     voice.silence_before = [0.5, 0.2]  # before the sentence, and at the start of its second piece
-    mouth.open()
-    try:
-        mouth.start_turn()
-        mouth.say(SENTENCE)
-        mouth.finish(timeout=60)
-    finally:
-        mouth.close()
+    tell(mouth, SENTENCE)
     first, second = sink.pieces[0].samples, sink.pieces[1].samples
     loud = np.flatnonzero(np.abs(first.astype(np.int32)) > 300)
     assert loud[0] <= 0.05 * joe.rate  # no more than 50 ms before the first word
@@ -154,13 +153,7 @@ def test_a_piece_of_silence_before_a_sentence_is_not_played(joe: PiperSpeaker) -
             yield from super().synthesize_stream(text)
 
     mouth, voice, sink = speak(joe, voice_type=Hesitant)
-    mouth.open()
-    try:
-        mouth.start_turn()
-        mouth.say("Hello there.")
-        mouth.finish(timeout=60)
-    finally:
-        mouth.close()
+    tell(mouth, "Hello there.")
     assert voice.events[:3] == ["silence", "made 0", "played 0"]
     assert not any(p.text.endswith("#-1") for p in sink.pieces)
 
@@ -219,13 +212,7 @@ def test_the_synthesis_figure_is_the_time_to_the_first_piece(
 
     monkeypatch.setattr(delivery, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
     mouth, voice, _ = speak(joe, voice_type=Ticking)
-    mouth.open()
-    try:
-        mouth.start_turn()
-        mouth.say(SENTENCE)
-        mouth.finish(timeout=60)
-    finally:
-        mouth.close()
+    tell(mouth, SENTENCE)
     assert len(voice.made) >= 3
     assert mouth.synth_seconds == 1.0 and mouth.first_audio == 101.0
 
@@ -237,13 +224,7 @@ def test_a_wav_sink_gets_the_whole_sentence(joe: PiperSpeaker, tmp_path: Path) -
     voice = Watched(joe, events, threading.Semaphore(100))
     sink = delivery.WavSink(tmp_path / "answer.wav")
     with_mouth = Mouth(voice, sink)
-    with_mouth.open()
-    try:
-        with_mouth.start_turn()
-        with_mouth.say(SENTENCE)
-        with_mouth.finish(timeout=60)
-    finally:
-        with_mouth.close()
+    tell(with_mouth, SENTENCE)
     audio, rate = soundfile.read(str(tmp_path / "answer.wav"), dtype="int16")
     made = np.concatenate([trim_leading_silence(voice.made[0]).samples] + [p.samples for p in voice.made[1:]])
     assert rate == joe.rate and np.array_equal(audio, made)
