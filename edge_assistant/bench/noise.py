@@ -102,16 +102,16 @@ def measure_noise(recognizer: Recognizer, speaker: Speaker, cache: Path, detecto
     clips = build_wav(speaker, QUESTIONS, clean)
     speech, _ = soundfile.read(clean, dtype="int16")
     lead = np.zeros(int(NOISE_ALONE * RATE), dtype=np.int16)
+    samples = np.concatenate([lead, np.asarray(speech, dtype=np.int16)])
+    spans = [(c.start + NOISE_ALONE - 0.3, c.end + NOISE_ALONE + 0.3) for c in clips]
     recognizer.turn_end = TurnEnd(AssistantSettings().turn)
     recognizer.open()
     out = []
     for name, make in NOISES.items():
-        samples = np.concatenate([lead, np.asarray(speech, dtype=np.int16)])
         noise = make(len(samples), np.random.default_rng(SEED))
         wav = cache / f"noise-{name.replace(' ', '-')}-{speaker.name}.wav"
         soundfile.write(wav, noisy_copy(samples, noise, SNR_DB), RATE, subtype="PCM_16")
         heard = [u for u in recognizer.stream(FileSource(wav).chunks()) if u.final and u.text.strip()]
-        spans = [(c.start + NOISE_ALONE - 0.3, c.end + NOISE_ALONE + 0.3) for c in clips]
         covers = [[q for q, (a, b) in enumerate(spans) if u.end >= a and u.start <= b] for u in heard]
         figures = NoiseFigures(name, detector, questions=len(clips), heard=[u.text for u in heard])
         figures.phantoms = sum(not c for c in covers)
