@@ -3,6 +3,7 @@ that needs more waits through the pause."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from edge_assistant.modes.turntaking import TurnEnd, looks_complete
 from edge_assistant.settings import EndpointSettings, TurnSettings
 from edge_assistant.stt.types import Utterance, Word
 from edge_assistant.stt.unsaid import said_so_far
-from edge_assistant.stt.whisper import WhisperRecognizer
+from edge_assistant.stt.whisper import POST_ROLL, WhisperRecognizer
 from tests.helpers import package_path
 from tests.speech import piper_voice, piper_without_noise, words
 
@@ -202,6 +203,44 @@ def test_the_words_so_far_show_at_a_pause(whisper: WhisperRecognizer, tmp_path: 
     assert "capital" in partials[0].text.lower() and "australia" not in partials[0].text.lower()
 
 
+@pytest.mark.slow
+def test_the_words_are_wanted_after_the_turns_short_pause(
+    whisper: WhisperRecognizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turn-taking starts the recognizer on the words so far after its own pause (0.06 s of silence), not the
+    endpointer's default 0.1 s: the words are known that much sooner after the end of speech."""
+    silences: list[float] = []
+    segment = whisper._segment
+
+    def timed(kept: list[AudioChunk], until: float) -> Utterance | None:
+        if threading.current_thread().name.startswith("whisper"):  # a pause's job, on the worker
+            silences.append(kept[-1].end - (until - POST_ROLL))
+        return segment(kept, until)
+
+    monkeypatch.setattr(whisper, "_segment", timed)
+    ((text, _, _),) = _heard(whisper, _speech(["What is the capital of France?"], tmp_path))
+    assert "capital of france" in text.lower()
+    assert silences and max(silences) < EndpointSettings.pause, silences
+
+
+@pytest.mark.slow
+def test_turn_taking_hears_of_the_words_it_waits_on_and_of_the_voice_coming_back(
+    whisper: WhisperRecognizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an answer begun during the wait (`modes/draft.py`) is started and dropped by."""
+    told: list[str] = []
+    assert whisper.turn_end is not None
+    monkeypatch.setattr(whisper.turn_end, "on_likely_end", lambda heard: told.append(f"likely: {heard}"))
+    monkeypatch.setattr(whisper.turn_end, "on_resumed", lambda: told.append("resumed"))
+    calls: list[str] = []
+    waiting = whisper.turn_end.waiting
+    monkeypatch.setattr(whisper.turn_end, "waiting", lambda heard, said: (calls.append(said), waiting(heard, said))[1])
+    heard = _heard(whisper, _speech(["What is the capital of", 0.6, "Australia?"], tmp_path))
+    assert len(heard) == 1, heard
+    assert calls and "capital of" in calls[0].lower() and "australia" not in calls[0].lower()
+    assert told == ["resumed"]  # words that need more: nothing to begin, and the voice came back
+
+
 def _said_with_pause(first: str, pause: float, second: str, tmp_path: Path) -> Path:
     """`first` and `second` in one breath with `pause` seconds of silence between, as the voice bench says them."""
     import soundfile
@@ -264,3 +303,12 @@ def test_the_short_window_places_its_words_in_time(whisper: WhisperRecognizer, t
     assert [w.start for w in spoken] == sorted(w.start for w in spoken)
     assert spoken[0].end > begin and begin < spoken[-1].start < end  # the first word takes the silence before it
     assert not transcribe_short(whisper._model, samples, "en").words  # only when asked: it costs a decoder pass
+
+
+def test_words_that_read_finished_without_a_closing_mark_may_end_the_turn() -> None:
+    told: list[str] = []
+    end = TurnEnd(TurnSettings(), on_likely_end=told.append)
+    end.waiting("who wrote Romeo and Juliet", "who wrote Romeo and Juliet")
+    end.waiting("How do I make it?", "How do I make")  # the word written into the silence was not said
+    end.waiting("What is the capital of", "What is the capital of")
+    assert told == ["who wrote Romeo and Juliet"]

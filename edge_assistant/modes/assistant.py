@@ -29,6 +29,7 @@ from ..text import SentenceSplitter
 from ..tts.delivery import Mouth
 from .bargein import VoiceOver
 from .base import Mode
+from .draft import Begun, Draft
 from .events import Answered, AnswerText, Asked, Event, Heard, Notice, Partial
 from .keys import EnterKeys
 from .turns import EchoGuard, Turn, TurnLog
@@ -79,7 +80,10 @@ class Assistant(Mode):
         self._delivered: list[tuple[float, float]] = []
         self.echo = EchoGuard()
         self.conversation = Conversation(backend, self.settings.system, options, notify=self._notices.append)
-        self.turn_end = TurnEnd(self.settings.turn)
+        self.turn_end = TurnEnd(self.settings.turn, on_likely_end=self._draft, on_resumed=self._drop_draft)
+        self.draft: Draft | None = None
+        """The answer begun while the turn may be ending (`modes/draft.py`)."""
+        self._dropped: list[Draft] = []
         self.voice_over = VoiceOver(mouth, self._barge_in) if self.settings.echo_cancel else None
         """Hears a person speaking over the answer (with echo cancellation only)."""
         self._barge: tuple[float, float] | None = None
@@ -109,6 +113,8 @@ class Assistant(Mode):
             self.voice_over.open()
 
     def close(self) -> None:
+        self._drop_draft()
+        self._settle_drafts()
         if self.voice_over is not None:
             self.voice_over.close()
         self.mouth.close()
@@ -215,6 +221,44 @@ class Assistant(Mode):
         match = re.search(rf"\b{words}\b[\s,.!?]*", text.lower())
         return text[match.end() :].strip() if match else None
 
+    # -- drafts ------------------------------------------------------------------------------------
+    def _draft(self, heard: str) -> None:
+        """The turn may end with these words (the recognizer, at a pause): begin the answer while it waits."""
+        self._drop_draft()
+        question = heard.strip()
+        if (
+            self.settings.wake_word
+            or self.mouth.speaking.is_set()
+            or self.echo.is_echo(question)
+            or RESET.search(question)
+        ):
+            return
+        self._settle_drafts()
+        splitter = SentenceSplitter(eager_words=EAGER_WORDS)
+        self.draft = Draft(self.conversation, self.mouth, question, splitter)
+
+    def _drop_draft(self) -> None:
+        """The voice came back: the turn goes on, and the draft is of no use."""
+        if self.draft is not None:
+            self.draft.drop()
+            self._dropped.append(self.draft)
+            self.draft = None
+
+    def _settle_drafts(self) -> None:
+        """Wait for dropped drafts to stop (before the model is used again)."""
+        while self._dropped:
+            self._dropped.pop().join()
+
+    def _begun(self, question: str) -> Begun | None:
+        """The draft's answer to `question`, if one was begun for it; any other draft is dropped."""
+        draft, self.draft = self.draft, None
+        if draft is not None and draft.question != question:
+            draft.drop()
+            self._dropped.append(draft)
+            draft = None
+        self._settle_drafts()
+        return draft.take() if draft is not None else None
+
     # -- answering ---------------------------------------------------------------------------------
     def respond(self, utterance: Utterance) -> Events:
         """Answer a final utterance (the part after the wake word, with one); the turn, or None when nothing
@@ -251,11 +295,21 @@ class Assistant(Mode):
         self.barge.clear()
         self._barge = None
         self.mouth.start_turn()
-        reply = Reply()
-        splitter = SentenceSplitter(eager_words=EAGER_WORDS)
+        begun = self._begun(text)
         started = time.perf_counter()
         first_sentence: float | None = None
-        stream = self.conversation.ask(text, reply)
+        if begun is None:
+            conversation, reply, splitter = self.conversation, Reply(), SentenceSplitter(eager_words=EAGER_WORDS)
+            stream = conversation.ask(text, reply)
+        else:
+            conversation, reply, splitter, stream = begun.conversation, begun.reply, begun.splitter, begun.stream
+            self._notices += begun.notices
+            for piece in begun.pieces:
+                yield AnswerText(piece)
+            for i, sentence in enumerate(begun.sentences):
+                first_sentence = first_sentence or started
+                self.mouth.say(sentence, begun.speech if i == 0 else None)
+            self.mouth.wait_synthesized()
         try:
             for piece in stream:
                 yield from self._pending()
@@ -277,6 +331,7 @@ class Assistant(Mode):
             raise
         finally:
             stream.close()
+            self.conversation.turns = conversation.turns
             if turn.interrupted or self.barge.is_set():
                 turn.interrupted = True
                 self.mouth.interrupt()

@@ -14,6 +14,7 @@ before the question is asked (`stt/unsaid.py`). The recognizers ask `TurnEnd` at
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from ..settings import TurnSettings
 
@@ -79,15 +80,43 @@ def stranded(text: str, words: list[str]) -> bool:
 
 class TurnEnd:
     """Ends a turn after `complete_silence` when its words look finished; other turns end when the
-    endpointer's trailing silence says so."""
+    endpointer's trailing silence says so.
 
-    def __init__(self, settings: TurnSettings | None = None) -> None:
+    `on_likely_end` hears of words that read as a finished request though the recognizer left them open (no
+    closing mark): the turn will end with them unless the voice comes back (`on_resumed`) before the trailing
+    silence is over, so an answer can be prepared during that wait (`modes/draft.py`).
+    """
+
+    def __init__(
+        self,
+        settings: TurnSettings | None = None,
+        on_likely_end: Callable[[str], None] | None = None,
+        on_resumed: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings or TurnSettings()
+        self.on_likely_end = on_likely_end
+        self.on_resumed = on_resumed
 
     @property
     def min_silence(self) -> float:
         """The least silence after which a turn may end: the recognizer needs the words by then."""
         return self.settings.complete_silence
 
+    @property
+    def pause(self) -> float:
+        """Seconds of silence after which the words so far are wanted (the turn may be ending)."""
+        return self.settings.pause
+
     def __call__(self, text: str, silence: float, punctuated: bool) -> bool:
         return silence >= self.settings.complete_silence and looks_complete(text, punctuated)
+
+    def waiting(self, heard: str, said: str) -> None:
+        """The turn did not end at a pause after these words (`heard`: the text the recognizer will give;
+        `said`: without the words it wrote into the silence); it ends with them if the silence lasts."""
+        if self.on_likely_end is not None and looks_complete(said):
+            self.on_likely_end(heard)
+
+    def resumed(self) -> None:
+        """The voice came back after words given to `waiting`."""
+        if self.on_resumed is not None:
+            self.on_resumed()

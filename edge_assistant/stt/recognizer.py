@@ -20,7 +20,21 @@ class TurnEnd(Protocol):
         """Seconds of silence before which no turn ends early."""
         ...
 
+    @property
+    def pause(self) -> float:
+        """Seconds of silence after which the recognizer should have started on the words so far."""
+        ...
+
     def __call__(self, text: str, silence: float, punctuated: bool) -> bool: ...
+
+    def waiting(self, heard: str, said: str) -> None:
+        """The turn did not end at a pause after these words: it will with them unless the voice comes back
+        (`heard`: the text the utterance will have; `said`: without the words written into the silence)."""
+        ...
+
+    def resumed(self) -> None:
+        """The voice came back after words given to `waiting`."""
+        ...
 
 
 class Recognizer(Protocol):

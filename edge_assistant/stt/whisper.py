@@ -67,6 +67,8 @@ class WhisperRecognizer:
         """Greedy decoding in a window cut to the utterance (`stt/window.py`): the quickest text, for conversation."""
         self.endpoint = endpoint or EndpointSettings()
         self.turn_end: TurnEnd | None = None
+        self._waited: float | None = None
+        """The end of the voice after which `turn_end` was told the turn waits on the words heard."""
         self._model: Any = None
 
     @property
@@ -196,16 +198,22 @@ class WhisperRecognizer:
     def stream(self, chunks: Iterable[AudioChunk]) -> Iterator[Utterance]:
         """Utterances cut by the endpointer. At a short pause the utterance so far is already transcribed on a
         worker thread; when the pause turns out to be the end, that result is used (no wait after the end).
-        With `turn_end`, that early text may end the utterance before the trailing silence."""
-        endpointer = Endpointer(self.endpoint)
+        With `turn_end`, that early text may end the utterance before the trailing silence; when it does not,
+        `turn_end` hears of the words it waits on, and of the voice coming back after them."""
+        endpoint = self.endpoint if self.turn_end is None else replace(self.endpoint, pause=self.turn_end.pause)
+        endpointer = Endpointer(endpoint)
         kept: list[AudioChunk] = []
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
         early: tuple[float, Future[Utterance | None]] | None = None
         shown: Future[Utterance | None] | None = None
+        self._waited = None
         try:
             for chunk in chunks:
                 kept.append(chunk)
                 boundaries = endpointer.feed(chunk)
+                if self.turn_end is not None and self._waited not in (None, endpointer.last_voice):
+                    self._waited = None
+                    self.turn_end.resumed()
                 if early is not None and early[1] is not shown and early[1].done() and endpointer.in_speech:
                     shown = early[1]  # the words so far, while the speaker may go on
                     if (words := early[1].result()) is not None:
@@ -225,7 +233,7 @@ class WhisperRecognizer:
                         else:
                             done = self._segment(kept, b.time + (POST_ROLL if b.kind == "end" else 0.0))
                         kept = [c for c in kept if c.end > b.time] if b.kind == "cut" else []
-                        early = None
+                        early = self._waited = None
                         if done:
                             yield done
                 if not endpointer.in_speech:
@@ -247,7 +255,15 @@ class WhisperRecognizer:
         if silence < self.turn_end.min_silence:
             return False
         heard = early[1].result()  # wait for it: it is due about now, and the decision needs it
-        return heard is not None and self.turn_end(said_so_far(heard, early[0]), silence, punctuated=True)
+        if heard is None:
+            return False
+        said = said_so_far(heard, early[0])
+        if self.turn_end(said, silence, punctuated=True):
+            return True
+        if self._waited != early[0]:
+            self._waited = early[0]
+            self.turn_end.waiting(heard.text, said)
+        return False
 
     def _segment(self, kept: list[AudioChunk], until: float) -> Utterance | None:
         if not kept:

@@ -8,6 +8,7 @@ playing, so capture can be gated (`gate`); `stop` cuts speech at once (barge-in)
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import queue
@@ -168,7 +169,7 @@ class Mouth:
         """perf_counter time until which the voice's echo may still be heard."""
         self._spans: deque[list[float]] = deque(maxlen=64)
         """[start, end] perf_counter times of recent speech, echo tail included (end inf while speaking)."""
-        self._texts: queue.Queue[tuple[int, str] | None] = queue.Queue()
+        self._texts: queue.Queue[tuple[int, str, Iterator[Speech] | None] | None] = queue.Queue()
         self._speech: queue.Queue[tuple[int, Speech] | None] = queue.Queue()
         self._turn = 0
         """Turns started so far; queued work carries the turn it belongs to."""
@@ -181,6 +182,8 @@ class Mouth:
         """Sentences said and not yet synthesised."""
         self._error: BaseException | None = None
         self._threads: list[threading.Thread] = []
+        self._voice = threading.Lock()
+        """Held while the speaker synthesises: a sentence begun for a draft is made beside the mouth's own."""
 
     def open(self) -> None:
         if self.speaker is not None:
@@ -212,7 +215,9 @@ class Mouth:
         self.spoken = []
         self._error = None
 
-    def say(self, sentence: str) -> None:
+    def say(self, sentence: str, speech: Iterator[Speech] | None = None) -> None:
+        """Queue a sentence to be spoken; `speech`: its audio, begun already (`speakable(sentence)` said by this
+        mouth's speaker), to carry on with rather than synthesising it again."""
         text = speakable(sentence)
         if not text or self.speaker is None or self.stop.is_set():
             return
@@ -222,7 +227,7 @@ class Mouth:
             if not self.speaking.is_set():
                 self._spans.append([time.perf_counter(), math.inf])
             self.speaking.set()
-            self._texts.put((self._turn, text))
+            self._texts.put((self._turn, text, speech))
 
     def wait_synthesized(self, timeout: float = 60) -> None:
         """Block until every sentence said so far is synthesised (the CPU is free again)."""
@@ -309,10 +314,10 @@ class Mouth:
 
     def _synthesize(self) -> None:
         while (item := self._texts.get()) is not None:
-            turn, text = item
+            turn, text, begun = item
             try:
                 if not self.stop.is_set() and self.speaker is not None:
-                    self._pieces(turn, text, self.speaker)
+                    self._pieces(turn, text, begun or self.speaker.synthesize_stream(text))
             except BaseException as exc:  # handed to the caller in finish()
                 self._error = exc
                 self.stop.set()
@@ -323,12 +328,12 @@ class Mouth:
                 self._pending -= 1  # the sentence's own count; its pieces count for themselves
                 self._settle()
 
-    def _pieces(self, turn: int, text: str, speaker: Speaker) -> None:
-        """Synthesise a sentence and queue each piece as soon as it is made (the first is played while the rest
-        are made); stop early when the turn is interrupted or over."""
+    def _pieces(self, turn: int, text: str, speech: Iterator[Speech]) -> None:
+        """Queue each piece of a sentence's speech as soon as it is made (the first is played while the rest are
+        made); stop early when the turn is interrupted or over."""
         started = time.perf_counter()
         heard = False
-        for piece in speaker.synthesize_stream(text):
+        for piece in self._made(speech):
             if not heard:  # only a sentence's first sound has a silence before it
                 piece = trim_leading_silence(piece)
                 if not is_sound(piece):
@@ -344,6 +349,27 @@ class Mouth:
                 heard = True
                 self._pending += 1
                 self._speech.put((turn, piece))
+
+    def begin(self, sentence: str) -> Iterator[Speech] | None:
+        """The speech of `sentence` with its first piece made now, on the caller's thread, and the rest as it is
+        iterated (by the mouth, under its lock): to `say` later without waiting for synthesis (None when there is
+        nothing to say)."""
+        text = speakable(sentence)
+        if not text or self.speaker is None:
+            return None
+        with self._voice:
+            speech = self.speaker.synthesize_stream(text)
+            first = next(speech, None)
+        return None if first is None else itertools.chain([first], speech)
+
+    def _made(self, speech: Iterator[Speech]) -> Iterator[Speech]:
+        """`speech` made one piece at a time under the voice's lock (one synthesis at a time)."""
+        while True:
+            with self._voice:
+                piece = next(speech, None)
+            if piece is None:
+                return
+            yield piece
 
     def _play(self) -> None:
         while (item := self._speech.get()) is not None:
