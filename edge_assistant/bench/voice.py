@@ -32,13 +32,16 @@ import numpy.typing as npt
 from ..audio.chunk import RATE
 from ..audio.sources import FileSource
 from ..llm.backend import Backend
-from ..modes.assistant import Assistant
+from ..llm.conversation import Conversation
+from ..modes.assistant import EAGER_WORDS, OPTIONS, Assistant
+from ..modes.draft import Draft
 from ..modes.events import Answered, Heard
 from ..modes.turns import Turn
 from ..modes.turntaking import TurnEnd
 from ..settings import AssistantSettings
 from ..stt.recognizer import Recognizer
-from ..tts.delivery import Mouth, WavSink
+from ..text import SentenceSplitter
+from ..tts.delivery import Mouth, NullSink, WavSink
 from ..tts.speaker import Speaker
 
 QUESTIONS = [
@@ -116,6 +119,10 @@ class VoiceFigures:
     whole_firsts: int = 0
     cut: list[str] = field(default_factory=list)
     """The paused questions answered half-way, as the turns they were heard in."""
+    drafted: int = 0
+    """Answers begun during the silence before their turn ended (their parts are left out of `parts`)."""
+    draft_stops: list[float] = field(default_factory=list)
+    """Seconds from dropping an answer begun too soon (the voice came back) to its having stopped."""
 
 
 def _stats(values: Sequence[float]) -> dict[str, float]:
@@ -131,6 +138,7 @@ def as_dict(figures: VoiceFigures) -> dict[str, Any]:
     data["in_process_stats"] = _stats(figures.in_process)
     data["listener_stats"] = _stats(figures.listener)
     data["hesitation_cut_rate"] = figures.hesitation_cuts / figures.hesitations if figures.hesitations else 0.0
+    data["draft_stop_stats"] = _stats(figures.draft_stops)
     return data
 
 
@@ -217,8 +225,36 @@ def measure_in_process(
                 if isinstance(answer, Answered) and spoke is not None and bot.mouth.first_audio is not None:
                     turns.append((answer.turn, bot.mouth.first_audio - spoke))
     figures.in_process = [seconds for _, seconds in turns]
-    if turns:
-        figures.parts = {p: statistics.median(getattr(t.timings, p) for t, _ in turns) for p in PARTS}
+    figures.drafted = sum(t.drafted for t, _ in turns)
+    if plain := [t for t, _ in turns if not t.drafted]:
+        figures.parts = {p: statistics.median(getattr(t.timings, p) for t in plain) for p in PARTS}
+
+
+DRAFT_QUESTION = "who wrote Romeo and Juliet"
+DROP_AFTER = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45)
+"""Seconds after its start at which a draft is dropped: in its prompt, its first sentence, its first piece."""
+
+
+def measure_draft_stops(backend: Backend, speaker: Speaker, figures: VoiceFigures) -> None:
+    """How soon an answer begun during a pause stops when the voice comes back: the recognition of the rest of
+    the sentence starts at the next pause (0.06 s of silence after more speech at the soonest) and shares the
+    two cores with it until then."""
+    mouth = Mouth(speaker, NullSink())
+    conversation = Conversation(backend, AssistantSettings().system, OPTIONS)
+    mouth.open()
+    backend.open()
+    try:
+        backend.warm(conversation.prefix)
+        for delay in DROP_AFTER:
+            draft = Draft(conversation, mouth, DRAFT_QUESTION, SentenceSplitter(eager_words=EAGER_WORDS))
+            time.sleep(delay)
+            dropped = time.perf_counter()
+            draft.drop()
+            draft.join()
+            figures.draft_stops.append(time.perf_counter() - dropped)
+    finally:
+        mouth.close()
+        backend.close()
 
 
 def count_false_cuts(recognizer: Recognizer, speaker: Speaker, cache: Path, figures: VoiceFigures) -> None:
@@ -351,6 +387,7 @@ def measure_voice(
     figures = VoiceFigures(recognizer.name, backend.name, speaker.name)
     count_false_cuts(recognizer, speaker, cache, figures)
     measure_in_process(recognizer, backend, speaker, cache, figures)
+    measure_draft_stops(backend, speaker, figures)
     if listener:
         measure_listener(model_args, speaker, cache, figures)
     return figures

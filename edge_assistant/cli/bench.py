@@ -234,13 +234,25 @@ def _print_voice(v: dict[str, Any]) -> None:
         click.echo(f"- end of speech -> first audible answer, as a listener hears it: {ms(v['listener_stats'])}")
     elif v["listener_note"]:
         click.echo(f"- {v['listener_note']}")
-    if v["in_process_stats"]:
+    if v["in_process_stats"] and v["parts"]:
         p = v["parts"]
         click.echo(
             f"- in process, end of speech -> first spoken audio ready: {ms(v['in_process_stats'])}; parts (from "
             f"the endpointer's end of speech): turn over and words known {p['turn_end_s'] * 1000:.0f} ms, first "
             f"token {p['ttft_s'] * 1000:.0f} ms, first sentence {p['first_sentence_s'] * 1000:.0f} ms after the "
             f"request, its synthesis to the first piece {p['tts_s'] * 1000:.0f} ms"
+            + (
+                f" (the {v['in_process_stats']['n'] - v['drafted']:.0f} answers not begun during the wait)"
+                if v["drafted"]
+                else ""
+            )
+        )
+    if v.get("draft_stop_stats"):
+        stops = v["draft_stop_stats"]
+        click.echo(
+            f"- answers begun during the wait after words left without a closing mark: {v['drafted']} of the questions "
+            f"above; one dropped when the voice comes back stops within median {stops['median_s'] * 1000:.0f} ms, "
+            f"worst {stops['worst_s'] * 1000:.0f} ms (over {stops['n']:.0f} drops at 0-0.45 s into it)"
         )
     click.echo(
         f"- answered half-way: {v['hesitation_cuts']} of {v['hesitations']} questions with a 0.35-0.65 s pause to "

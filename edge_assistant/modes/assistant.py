@@ -296,6 +296,7 @@ class Assistant(Mode):
         self._barge = None
         self.mouth.start_turn()
         begun = self._begun(text)
+        turn.drafted = begun is not None
         started = time.perf_counter()
         first_sentence: float | None = None
         if begun is None:

@@ -42,6 +42,8 @@ class Turn:
     interrupted: bool = False
     dropped: str = ""
     """Why the utterance got no answer (echo of our own speech, empty)."""
+    drafted: bool = False
+    """The answer was begun during the silence before the turn ended (`modes/draft.py`)."""
     time: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S"))
     timings: TurnTimings = field(default_factory=TurnTimings)
 
