@@ -62,3 +62,20 @@ def test_silero_hears_the_gap_between_questions_in_steady_noise(questions: npt.N
     assert len(heard) == 2, heard
     assert 4.8 < heard[0][0] < 5.5
     assert len(_utterances(questions, "energy")) < 2  # loudness alone runs them together
+
+
+@pytest.mark.parametrize("detector", ["energy", "silero"])
+def test_the_voice_is_placed_where_it_ends_less_the_detectors_lag(detector: str) -> None:
+    """Turn-taking measures Whisper's words against the end of the voice (a word after it was not said): the
+    endpointer's end, less its detector's lag, is the last loud sample's within a frame, over several phrases
+    (Silero hears voice about a frame longer than it lasts)."""
+    offsets = []
+    for text in ("Send a message to", "Wake me up at", "What is the capital of France?", "Turn off the lights."):
+        speech = piper_without_noise(text)
+        loud = np.flatnonzero(np.abs(speech.astype(np.int32)) > 300)
+        samples = np.concatenate([np.zeros(RATE, dtype=np.int16), speech, np.zeros(RATE, dtype=np.int16)])
+        endpointer = Endpointer(EndpointSettings(trailing_silence=0.9, detector=detector))
+        ends = [b.time for b in endpointer.feed(AudioChunk(samples, 0.0)) if b.kind == "end"]
+        assert len(ends) == 1, ends
+        offsets.append(ends[0] - endpointer.lag - (RATE + int(loud[-1])) / RATE)
+    assert abs(float(np.median(offsets))) < 0.025, offsets

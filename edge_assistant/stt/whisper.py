@@ -257,7 +257,7 @@ class WhisperRecognizer:
         heard = early[1].result()  # wait for it: it is due about now, and the decision needs it
         if heard is None:
             return False
-        said = said_so_far(heard, early[0])
+        said = said_so_far(heard, early[0] - endpointer.lag)
         if self.turn_end(said, silence, punctuated=True):
             return True
         if self._waited != early[0]:
