@@ -97,9 +97,10 @@ class EndpointSettings:
     pause: float = 0.1
     """Seconds of silence after which a 'pause' boundary is reported (the utterance may be ending): a
     recognizer can start on the audio so far while the endpointer waits for the full trailing silence."""
-    detector: str = "energy"
+    detector: str = "auto"
     """What tells voice from the rest: "energy" (loudness over an adaptive noise floor: no model, good on clean
-    speech) or "silero" (faster-whisper's voice detector, frame by frame: voice from steady noise)."""
+    speech), "silero" (faster-whisper's voice detector, frame by frame: voice from steady noise), or "auto"
+    (loudness while the room is quiet, Silero while steady noise fills even the gaps in speech)."""
     enter: float = 0.5
     """silero: a frame's voice probability above which speech starts ..."""
     stay: float = 0.35
@@ -186,7 +187,7 @@ class ListenSettings:
     max_utterance: float = EndpointSettings.max_utterance
     """Seconds after which an utterance is cut."""
     voice_detector: str = EndpointSettings.detector
-    """energy or silero (`EndpointSettings.detector`)."""
+    """auto, energy or silero (`EndpointSettings.detector`)."""
 
     @property
     def input_path(self) -> Path | None:

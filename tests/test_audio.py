@@ -93,8 +93,10 @@ def test_short_pause_does_not_end_an_utterance() -> None:
 
 def test_endless_noise_is_cut_at_the_maximum_length() -> None:
     noise = (np.random.default_rng(0).standard_normal(RATE * 5) * 3000).astype(np.int16)
-    kinds = [e[0] for e in _feed(Endpointer(EndpointSettings(max_utterance=2.0)), noise)]
+    # loudness takes it for speech that never ends (auto hands such a room to Silero, which hears no voice)
+    kinds = [e[0] for e in _feed(Endpointer(EndpointSettings(max_utterance=2.0, detector="energy")), noise)]
     assert kinds[:3] == ["start", "cut", "cut"]
+    assert _feed(Endpointer(EndpointSettings(max_utterance=2.0)), noise) == []
 
 
 def test_a_click_is_not_speech() -> None:

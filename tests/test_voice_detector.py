@@ -57,14 +57,28 @@ def _utterances(samples: npt.NDArray[np.int16], detector: str) -> list[tuple[flo
     return found
 
 
-def test_silero_hears_the_gap_between_questions_in_steady_noise(questions: npt.NDArray[np.int16]) -> None:
-    heard = _utterances(questions, "silero")
+@pytest.mark.parametrize("detector", ["silero", "auto"])
+def test_silero_hears_the_gap_between_questions_in_steady_noise(
+    questions: npt.NDArray[np.int16], detector: str
+) -> None:
+    """auto hands the decision to Silero once the noise fills even the gaps (here, in the 5 s before the
+    first question)."""
+    heard = _utterances(questions, detector)
     assert len(heard) == 2, heard
     assert 4.8 < heard[0][0] < 5.5
     assert len(_utterances(questions, "energy")) < 2  # loudness alone runs them together
 
 
-@pytest.mark.parametrize("detector", ["energy", "silero"])
+def test_auto_goes_by_loudness_in_a_quiet_room() -> None:
+    """No model runs, and the voice ends where loudness says (Silero would place it a frame later)."""
+    gap = np.zeros(RATE, dtype=np.int16)
+    samples = np.concatenate([gap, piper_without_noise("Turn off the lights."), gap, gap, gap, gap])
+    endpointer = Endpointer(EndpointSettings(trailing_silence=0.9, detector="auto"))
+    ends = [b.time for b in endpointer.feed(AudioChunk(samples, 0.0)) if b.kind == "end"]
+    assert len(ends) == 1 and not endpointer.noisy and endpointer.lag == 0.0
+
+
+@pytest.mark.parametrize("detector", ["energy", "silero", "auto"])
 def test_the_voice_is_placed_where_it_ends_less_the_detectors_lag(detector: str) -> None:
     """Turn-taking measures Whisper's words against the end of the voice (a word after it was not said): the
     endpointer's end, less its detector's lag, is the last loud sample's within a frame, over several phrases

@@ -6,12 +6,14 @@ speech; the recognizers decide what the words are.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
+from ..errors import NotInstalledError
 from ..settings import EndpointSettings
 from .chunk import RATE, AudioChunk
 
@@ -20,6 +22,16 @@ if TYPE_CHECKING:
 
 FRAME = 0.03
 """Seconds per decision frame."""
+NOISE_SPAN = 3.0
+NOISY = 300.0
+"""auto: RMS (of 32768) that the quietest frame of the last NOISE_SPAN seconds exceeds in a noisy room. Speech
+has gaps between words and phrases that fall to the room's own level; in pink noise or a fan's 5 dB below the
+speech no frame does (about 2500), and loudness hears one turn for questions 3 s apart (`bench --only noise`)."""
+QUIETER = 0.7
+"""... and the share of it below which the room is quiet again."""
+ROOM_SECONDS = 0.5
+"""auto: seconds at the start in which the room is judged; Silero decides meanwhile (loudness would take a noisy
+room's first moments for speech)."""
 
 
 @dataclass(frozen=True)
@@ -39,18 +51,21 @@ class Endpointer:
         self._silero: SileroStream | None = None
         self.frame = FRAME
         """Seconds per decision frame."""
-        self.lag = 0.0
-        """Seconds the detector goes on hearing voice after it ends: the voice ended about this long before
-        `last_voice` (what words are measured against; the silence is still counted from `last_voice`)."""
-        if self.settings.detector == "silero":
+        if self.settings.detector in ("silero", "auto"):
             from .vad import WINDOW, SileroStream
 
             self._silero = SileroStream()
-            self._silero.open()
+            try:
+                self._silero.open()
+            except NotInstalledError:
+                if self.settings.detector == "silero":
+                    raise
+                self._silero = None  # auto without faster-whisper: loudness alone
             self.frame = WINDOW / RATE
-            # Silero's last voiced frame ends 39 ms after the last loud sample (median over 132 ends of Piper
-            # speech; loudness: -3 ms)
-            self.lag = self.frame
+        self.noisy = self._silero is not None
+        """Loudness cannot tell voice here: Silero decides (always with the silero detector; with auto, while
+        the quietest moment of the last NOISE_SPAN seconds is louder than NOISY)."""
+        self._levels: deque[float] = deque(maxlen=round(NOISE_SPAN / self.frame))
         self.floor = 0.0
         self.in_speech = False
         self.speech_start = 0.0
@@ -82,12 +97,35 @@ class Endpointer:
             out += self._frame(self._voiced(samples[i : i + step]), start + i / RATE)
         return out
 
+    @property
+    def lag(self) -> float:
+        """Seconds the detector goes on hearing voice after it ends: the voice ended about this long before
+        `last_voice` (what words are measured against; the silence is still counted from `last_voice`). Silero's
+        last voiced frame ends 39 ms after the last loud sample (median over 132 ends of Piper speech;
+        loudness: -3 ms)."""
+        return self.frame if self.noisy else 0.0
+
     def _voiced(self, frame: npt.NDArray[np.int16]) -> bool:
-        if self._silero is not None:
+        x = frame.astype(np.float32)
+        rms = float(np.sqrt(np.mean(x * x)))
+        if self.settings.detector == "auto" and self._silero is not None:
+            self._follow_noise(rms)
+        if self.noisy and self._silero is not None:
             threshold = self.settings.stay if self.in_speech else self.settings.enter
             return self._silero(frame) > threshold
-        x = frame.astype(np.float32)
-        return self._is_voice(float(np.sqrt(np.mean(x * x))))
+        return self._is_voice(rms)
+
+    def _follow_noise(self, rms: float) -> None:
+        """auto: hand the decision to Silero while the room is noisy, back to loudness once it is quiet (Silero
+        decides for the first ROOM_SECONDS, while the room is judged)."""
+        self._levels.append(rms)
+        if len(self._levels) * self.frame < ROOM_SECONDS:
+            return
+        quietest = min(self._levels)
+        noisy = quietest > (NOISY * QUIETER if self.noisy else NOISY)
+        if noisy and not self.noisy and self._silero is not None:
+            self._silero.reset()
+        self.noisy = noisy
 
     @property
     def silence(self) -> float:

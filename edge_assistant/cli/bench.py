@@ -194,7 +194,7 @@ def _noise_section(app: App) -> list[dict[str, Any]]:
     from ..bench.noise import SNR_DB, as_dict, measure_noise
 
     rows = []
-    for detector in ("energy", "silero"):
+    for detector in ("energy", "silero", "auto"):
         recognizer, speaker, cache = _hearing(app, detector)
         status(
             f"listening in noise at {SNR_DB:g} dB ({recognizer.name}, {detector} detector, questions said by "

@@ -246,11 +246,12 @@ def listen_options(
     options.append(
         click.option(
             "--voice-detector",
-            type=click.Choice(["energy", "silero"]),
+            type=click.Choice(["auto", "energy", "silero"]),
             default=EndpointSettings.detector,
             show_default=True,
             envvar="EDGE_ASSISTANT_VOICE_DETECTOR",
-            help="What tells speech from the rest: loudness, or Silero's detector (for steady noise: a fan, rain).",
+            help="What tells speech from the rest: loudness, Silero's detector (for steady noise: a fan, rain), or "
+            "auto: loudness while the room is quiet, Silero while it is noisy.",
         )
     )
     if max_utterance:
