@@ -114,6 +114,9 @@ class TurnSettings:
     complete_silence: float = 0.25
     """Seconds of silence that end a turn whose words read as a finished request; one whose words stop on a
     word that needs more ("Set a timer for") waits for the full trailing silence (VOICE_SILENCE)."""
+    meant_silence: float = 0.5
+    """Seconds of silence that end a turn whose words read as finished and that the language model reads as a
+    finished request too (`Backend.ends_here`), though the recognizer left them without a closing mark."""
     pause: float = 0.06
     """Seconds of silence after which the recognizer starts on the words so far, in case the turn is ending
     (`EndpointSettings.pause`): two of the endpointer's frames, so the words are known ~40 ms sooner than after

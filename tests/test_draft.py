@@ -15,7 +15,7 @@ from edge_assistant.llm.conversation import Conversation
 from edge_assistant.llm.local import LlamaCppBackend
 from edge_assistant.llm.options import GenerationOptions, Message, Reply
 from edge_assistant.modes.assistant import Assistant
-from edge_assistant.modes.draft import Draft
+from edge_assistant.modes.draft import MEANT, Draft
 from edge_assistant.modes.events import Answered
 from edge_assistant.modes.turntaking import TurnEnd
 from edge_assistant.settings import AssistantSettings
@@ -47,8 +47,10 @@ class Recognizer:
     name, engine, streaming = "fake", "fake", False
     turn_end: TurnEnd | None = None
 
-    def __init__(self, log: list[str], at_pause: str, final: str, resumes: bool = False) -> None:
+    def __init__(self, log: list[str], at_pause: str, final: str, resumes: bool = False, said: str = "") -> None:
         self.log, self.at_pause, self.final, self.resumes = log, at_pause, final, resumes
+        self.said = said or at_pause
+        """`at_pause` without the words written into the silence."""
 
     def open(self) -> None: ...
 
@@ -59,8 +61,10 @@ class Recognizer:
         for i, chunk in enumerate(chunks):
             if i == 10:
                 self.log.append("pause")
-                self.turn_end.waiting(self.at_pause, self.at_pause)
+                self.turn_end.waiting(self.at_pause, self.said)
                 time.sleep(SILENCE)
+                if self.turn_end(self.said, 0.6, punctuated=True):
+                    self.log.append("over after 0.6 s")
                 if self.resumes:
                     self.log.append("voice again")
                     self.turn_end.resumed()
@@ -73,9 +77,14 @@ class Backend:
 
     name, context_length = "fake", 2048
 
-    def __init__(self, log: list[str], answer: str = "Shakespeare wrote it. In the 1590s.") -> None:
-        self.log, self.answer = log, answer
+    def __init__(self, log: list[str], answer: str = "Shakespeare wrote it. In the 1590s.", ends: float = 0.0) -> None:
+        self.log, self.answer, self.ends = log, answer, ends
         self.closed: list[str] = []
+
+    def ends_here(self, messages: Sequence[Message]) -> float:
+        """How finished the words read: `ends`, but nothing for "Remind me to buy" (as SmolLM2 reads it; it reads
+        "Remind me to buy me." as finished)."""
+        return 0.0 if messages[-1].content == "Remind me to buy" else self.ends
 
     def open(self) -> None: ...
 
@@ -127,8 +136,8 @@ class Sink(NullSink):
         return True
 
 
-def _run(recognizer: Recognizer, log: list[str]) -> tuple[Assistant, Backend, Sink, list[Answered]]:
-    backend, sink = Backend(log), Sink()
+def _run(recognizer: Recognizer, log: list[str], ends: float = 0.0) -> tuple[Assistant, Backend, Sink, list[Answered]]:
+    backend, sink = Backend(log, ends=ends), Sink()
     assistant = Assistant(recognizer, backend, Mouth(Voice(log), sink), AssistantSettings(), live=False)
     with assistant:
         answered = [e for e in assistant.run(Source()) if isinstance(e, Answered)]
@@ -144,6 +153,24 @@ def test_an_answer_begun_at_the_pause_is_the_one_spoken() -> None:
     assert sink.played == ["Shakespeare wrote it.", "In the 1590s."]
     assert [t.answer.strip() for t in (a.turn for a in answered)] == [backend.answer]
     assert assistant.conversation.turns == [Message("user", question), Message("assistant", backend.answer + " ")]
+
+
+def test_words_the_model_reads_as_finished_end_the_turn_after_a_shorter_silence() -> None:
+    log: list[str] = []
+    question = "who wrote Romeo and Juliet"
+    _run(Recognizer(log, question, question), log, ends=0.05)
+    assert log[:3] == ["pause", f"answer {question}", "voice Shakespeare wrote it."]
+    assert "over after 0.6 s" in log  # not before the full silence (0.9 s) otherwise, as in the test above
+
+
+def test_the_model_reads_the_words_said_not_one_written_into_the_silence() -> None:
+    log: list[str] = []
+    heard = "Remind me to buy me."
+    _run(Recognizer(log, heard, "Remind me to buy milk.", said="Remind me to buy"), log, ends=0.05)
+    assert "over after 0.6 s" not in log
+    log.clear()
+    _run(Recognizer(log, "Remind me to buy milk", "Remind me to buy milk"), log, ends=0.05)
+    assert "over after 0.6 s" in log  # words said that the model reads as finished
 
 
 @pytest.mark.parametrize("resumes", [True, False])
@@ -164,6 +191,25 @@ def test_no_draft_on_words_that_need_more() -> None:
     log: list[str] = []
     _run(Recognizer(log, "set a timer for", "set a timer for ten minutes"), log)
     assert log[:3] == ["pause", "turn over", "answer set a timer for ten minutes"]
+
+
+@pytest.mark.slow
+def test_the_model_reads_a_finished_request_apart_from_an_unfinished_one(smol: LlamaCppBackend) -> None:
+    """And a stream of the same messages after the reading gives the answer it gives without it."""
+    options = GenerationOptions(temperature=0.0, top_k=1, repeat_penalty=1.0, seed=0, max_tokens=30)
+    system = Message("system", "You are a helpful voice assistant. Give short, plain answers of one or two sentences.")
+
+    def reading(text: str) -> float:
+        smol.reset()
+        return smol.ends_here([system, Message("user", text)])
+
+    assert reading("Remind me to buy") < MEANT <= reading("who wrote Romeo and Juliet")
+    assert reading("What is the capital of") < MEANT <= reading("How many legs does a spider have")
+    messages = [system, Message("user", "who wrote Romeo and Juliet")]
+    smol.reset()
+    plain = "".join(smol.stream(messages, options, Reply()))
+    reading("who wrote Romeo and Juliet")
+    assert "".join(smol.stream(messages, options, Reply())) == plain
 
 
 @pytest.mark.slow

@@ -312,3 +312,15 @@ def test_words_that_read_finished_without_a_closing_mark_may_end_the_turn() -> N
     end.waiting("How do I make it?", "How do I make")  # the word written into the silence was not said
     end.waiting("What is the capital of", "What is the capital of")
     assert told == ["who wrote Romeo and Juliet"]
+
+
+def test_words_the_model_reads_as_finished_need_less_silence_than_the_rest() -> None:
+    end = TurnEnd(TurnSettings())
+    end.waiting("who wrote Romeo and Juliet", "who wrote Romeo and Juliet")
+    assert not end("who wrote Romeo and Juliet", 0.6, punctuated=True)  # unclosed: the full silence
+    end.meant()
+    assert not end("who wrote Romeo and Juliet", 0.45, punctuated=True)
+    assert end("who wrote Romeo and Juliet", 0.5, punctuated=True)
+    assert not end("who wrote Romeo", 0.6, punctuated=True)  # other words
+    end.resumed()
+    assert not end("who wrote Romeo and Juliet", 0.6, punctuated=True)

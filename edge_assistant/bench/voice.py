@@ -31,10 +31,11 @@ import numpy.typing as npt
 
 from ..audio.chunk import RATE
 from ..audio.sources import FileSource
-from ..llm.backend import Backend
+from ..llm.backend import Backend, Reader
 from ..llm.conversation import Conversation
+from ..llm.options import Message
 from ..modes.assistant import EAGER_WORDS, OPTIONS, Assistant
-from ..modes.draft import Draft
+from ..modes.draft import MEANT, Draft
 from ..modes.events import Answered, Heard
 from ..modes.turns import Turn
 from ..modes.turntaking import TurnEnd
@@ -257,14 +258,29 @@ def measure_draft_stops(backend: Backend, speaker: Speaker, figures: VoiceFigure
         backend.close()
 
 
-def count_false_cuts(recognizer: Recognizer, speaker: Speaker, cache: Path, figures: VoiceFigures) -> None:
+def count_false_cuts(
+    recognizer: Recognizer, speaker: Speaker, cache: Path, figures: VoiceFigures, backend: Backend | None = None
+) -> None:
     """Run the paused questions through the recognizer with the assistant's turn-taking; a question heard as
-    more than one turn was cut."""
+    more than one turn was cut. With `backend`, words left unclosed are read by the language model as the
+    assistant's drafts read them (those it reads as finished end the turn after a shorter silence)."""
     items: list[tuple[str, float, str]] = [(a, p, b) for p in PAUSES for a, b in HESITATIONS + WHOLE_FIRST]
     digest = hashlib.sha256(repr((PAUSED_CUT, items)).encode()).hexdigest()[:12]
     wav = cache / f"voice-paused-{digest}-{speaker.name}.wav"
     clips = build_wav(speaker, items, wav)
-    recognizer.turn_end = TurnEnd(AssistantSettings().turn)
+    settings = AssistantSettings()
+    turn_end = TurnEnd(settings.turn)
+    if isinstance(backend, Reader):
+        backend.open()
+        reader, system = backend, Message("system", settings.system)
+
+        def read(heard: str) -> None:
+            said = (turn_end.waiting_on or heard).strip()
+            if reader.ends_here([system, Message("user", said)]) >= MEANT:
+                turn_end.meant()
+
+        turn_end.on_likely_end = read
+    recognizer.turn_end = turn_end
     recognizer.open()
     heard = [u for u in recognizer.stream(FileSource(wav).chunks()) if u.final]
     whole = {f"{a} {b}" for a, b in WHOLE_FIRST}
@@ -385,7 +401,7 @@ def measure_voice(
     listener: bool = True,
 ) -> VoiceFigures:
     figures = VoiceFigures(recognizer.name, backend.name, speaker.name)
-    count_false_cuts(recognizer, speaker, cache, figures)
+    count_false_cuts(recognizer, speaker, cache, figures, backend)
     measure_in_process(recognizer, backend, speaker, cache, figures)
     measure_draft_stops(backend, speaker, figures)
     if listener:

@@ -174,18 +174,20 @@ def _voice_section(app: App, spec: str | None) -> dict[str, Any]:
     return figures
 
 
-def _turns_section(app: App) -> dict[str, Any]:
-    """The voice section's false cuts alone (no language model, not in real time): quick to run after a change
-    to turn-taking."""
+def _turns_section(app: App, spec: str | None) -> dict[str, Any]:
+    """The voice section's false cuts alone (not in real time): quick to run after a change to turn-taking."""
     from ..bench.voice import VoiceFigures, as_dict, count_false_cuts
+    from .common import backend
 
     recognizer, speaker, cache = _hearing(app)
-    status(f"counting answers given half-way ({recognizer.name}, questions said by {speaker.name}) ...")
+    llm = backend(app, LlmSettings(model=spec))
+    status(f"counting answers given half-way ({recognizer.name}, {llm.name}, questions said by {speaker.name}) ...")
     figures = VoiceFigures(recognizer.name, "", speaker.name)
     try:
-        count_false_cuts(recognizer, speaker, cache, figures)
+        count_false_cuts(recognizer, speaker, cache, figures, llm)
     finally:
         recognizer.close()
+        llm.close()
     return as_dict(figures)
 
 
@@ -419,7 +421,7 @@ def bench(
     stt_rows = _stt_section(app) if "stt" in wanted else []
     voice = _voice_section(app, models[0] if models else None) if "voice" in wanted else None
     if voice is None and "turns" in wanted:
-        voice = _turns_section(app)
+        voice = _turns_section(app, models[0] if models else None)
     if twins and llm_rows:
         _record(app, machine, threads, bandwidth, [r for r in llm_rows if r.get("twin_of")])
     noise = _noise_section(app) if "noise" in wanted else []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .options import GenerationOptions, Message, Reply
 
@@ -32,4 +32,14 @@ class Backend(Protocol):
 
     def warm(self, prefix: Sequence[Message]) -> float:
         """Evaluate a fixed prefix (e.g. the system prompt) once so later turns reuse it; return seconds spent."""
+        ...
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """A backend that can say how finished the last message reads."""
+
+    def ends_here(self, messages: Sequence[Message]) -> float:
+        """The probability the model gives to the last message ending where it does (a closing mark or the end
+        of the turn coming next)."""
         ...

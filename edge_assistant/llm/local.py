@@ -193,6 +193,30 @@ class LlamaCppBackend:
         self._prefix = fixed
         return time.perf_counter() - start
 
+    def ends_here(self, messages: Sequence[Message]) -> float:
+        """The probability of a closing mark (. ? !) or the end of the turn right after the last message's text:
+        how finished the model reads it. Its prompt is evaluated up to there (a stream of the same messages then
+        starts from it). SmolLM2 135M: at most 0.001 after "Remind me to buy", "What is the capital of" and 18
+        other unfinished requests; at least 0.037 after 29 finished ones ("Tell me a joke", "who wrote Romeo
+        and Juliet": 0.068)."""
+        import numpy as np
+
+        last = messages[-1]
+        prompt = self.tokens(messages)
+        k = common_prefix(prompt, self.tokens([*messages[:-1], Message(last.role, last.content + " zq")]))
+        if k == 0 or k >= len(prompt):
+            return 0.0
+        self.llm.n_tokens = min(common_prefix(self.evaluated(), prompt[:k]), k - 1)
+        self.llm.eval(prompt[self.llm.n_tokens : k])
+        logits = np.ctypeslib.as_array(self.llm._ctx.get_logits(), shape=(self.llm.n_vocab(),)).astype(np.float64)
+        probabilities = np.exp(logits - logits.max())
+        probabilities /= probabilities.sum()
+        ends = {prompt[k], *self._closing_marks()}
+        return float(sum(probabilities[t] for t in ends))
+
+    def _closing_marks(self) -> list[int]:
+        return [t for mark in ("?", ".", "!") for t in self.llm.tokenize(mark.encode(), add_bos=False)[:1]]
+
     def evaluated(self) -> list[int]:
         """Tokens whose KV state the context holds now."""
         return [int(t) for t in self.llm.input_ids[: self.llm.n_tokens]]

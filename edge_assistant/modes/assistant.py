@@ -235,7 +235,9 @@ class Assistant(Mode):
             return
         self._settle_drafts()
         splitter = SentenceSplitter(eager_words=EAGER_WORDS)
-        self.draft = Draft(self.conversation, self.mouth, question, splitter)
+        self.draft = Draft(
+            self.conversation, self.mouth, question, splitter, self.turn_end.meant, self.turn_end.waiting_on
+        )
 
     def _drop_draft(self) -> None:
         """The voice came back: the turn goes on, and the draft is of no use."""

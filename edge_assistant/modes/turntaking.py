@@ -96,6 +96,9 @@ class TurnEnd:
         self.settings = settings or TurnSettings()
         self.on_likely_end = on_likely_end
         self.on_resumed = on_resumed
+        self._waiting_on: str | None = None
+        self._meant: str | None = None
+        """Words waited on that the language model read as a finished request (`meant`)."""
 
     @property
     def min_silence(self) -> float:
@@ -108,15 +111,31 @@ class TurnEnd:
         return self.settings.pause
 
     def __call__(self, text: str, silence: float, punctuated: bool) -> bool:
-        return silence >= self.settings.complete_silence and looks_complete(text, punctuated)
+        if silence < self.settings.complete_silence:
+            return False
+        if looks_complete(text, punctuated):
+            return True
+        return text == self._meant and silence >= self.settings.meant_silence
 
     def waiting(self, heard: str, said: str) -> None:
         """The turn did not end at a pause after these words (`heard`: the text the recognizer will give;
         `said`: without the words it wrote into the silence); it ends with them if the silence lasts."""
+        self._waiting_on, self._meant = said, None
         if self.on_likely_end is not None and looks_complete(said):
             self.on_likely_end(heard)
 
+    @property
+    def waiting_on(self) -> str | None:
+        """The words said (without those the recognizer wrote into the silence) that the turn waits on."""
+        return self._waiting_on
+
+    def meant(self) -> None:
+        """The language model reads the words waited on as a finished request: a shorter silence ends the turn
+        (`TurnSettings.meant_silence`). May be called from another thread."""
+        self._meant = self._waiting_on
+
     def resumed(self) -> None:
         """The voice came back after words given to `waiting`."""
+        self._waiting_on = self._meant = None
         if self.on_resumed is not None:
             self.on_resumed()
