@@ -31,11 +31,11 @@ import numpy.typing as npt
 
 from ..audio.chunk import RATE
 from ..audio.sources import FileSource
-from ..llm.backend import Backend, Reader
+from ..llm.backend import Backend
 from ..llm.conversation import Conversation
 from ..llm.options import Message
 from ..modes.assistant import EAGER_WORDS, OPTIONS, Assistant
-from ..modes.draft import MEANT, Draft
+from ..modes.draft import Draft, reads_finished
 from ..modes.events import Answered, Heard
 from ..modes.turns import Turn
 from ..modes.turntaking import TurnEnd
@@ -270,13 +270,13 @@ def count_false_cuts(
     clips = build_wav(speaker, items, wav)
     settings = AssistantSettings()
     turn_end = TurnEnd(settings.turn)
-    if isinstance(backend, Reader):
+    if backend is not None:
         backend.open()
         reader, system = backend, Message("system", settings.system)
 
         def read(heard: str) -> None:
             said = (turn_end.waiting_on or heard).strip()
-            if reader.ends_here([system, Message("user", said)]) >= MEANT:
+            if reads_finished(reader, [system, Message("user", said)]):
                 turn_end.meant()
 
         turn_end.on_likely_end = read

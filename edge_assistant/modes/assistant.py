@@ -253,11 +253,9 @@ class Assistant(Mode):
 
     def _begun(self, question: str) -> Begun | None:
         """The draft's answer to `question`, if one was begun for it; any other draft is dropped."""
+        if self.draft is not None and self.draft.question != question:
+            self._drop_draft()
         draft, self.draft = self.draft, None
-        if draft is not None and draft.question != question:
-            draft.drop()
-            self._dropped.append(draft)
-            draft = None
         self._settle_drafts()
         return draft.take() if draft is not None else None
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from ..llm.backend import Reader
+from ..llm.backend import Backend, Reader
 from ..llm.conversation import Conversation
-from ..llm.options import Reply
+from ..llm.options import Message, Reply
 from ..text import SentenceSplitter
 from ..tts.delivery import Mouth
 from ..tts.speaker import Speech
@@ -26,6 +26,11 @@ log = logging.getLogger(__name__)
 MEANT = 0.01
 """Probability of the question ending where it does above which the model reads it as finished (`ends_here`);
 SmolLM2 135M gave at most 0.001 to 20 unfinished requests and at least 0.037 to 29 finished ones."""
+
+
+def reads_finished(backend: Backend, messages: Sequence[Message]) -> bool:
+    """Whether the model reads the last message as a finished request (False for a backend that cannot say)."""
+    return isinstance(backend, Reader) and backend.ends_here(messages) >= MEANT
 
 
 @dataclass
@@ -84,9 +89,8 @@ class Draft:
     def _run(self) -> None:
         begun = self._begun
         try:
-            backend = begun.conversation.backend
-            if self._on_meant is not None and isinstance(backend, Reader):
-                meant = backend.ends_here(begun.conversation.fit(self._said)) >= MEANT
+            if self._on_meant is not None:
+                meant = reads_finished(begun.conversation.backend, begun.conversation.fit(self._said))
                 if meant and not self._stop.is_set():
                     self._on_meant()
             for piece in begun.stream:
