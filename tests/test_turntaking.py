@@ -212,10 +212,10 @@ def test_the_words_are_wanted_after_the_turns_short_pause(
     silences: list[float] = []
     segment = whisper._segment
 
-    def timed(kept: list[AudioChunk], until: float) -> Utterance | None:
+    def timed(kept: list[AudioChunk], until: float, stop: threading.Event | None = None) -> Utterance | None:
         if threading.current_thread().name.startswith("whisper"):  # a pause's job, on the worker
             silences.append(kept[-1].end - (until - POST_ROLL))
-        return segment(kept, until)
+        return segment(kept, until, stop)
 
     monkeypatch.setattr(whisper, "_segment", timed)
     ((text, _, _),) = _heard(whisper, _speech(["What is the capital of France?"], tmp_path))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,10 @@ SPARE_TOKENS = 10
 PREPENDED = "\"'“¿([{-"
 APPENDED = "\"'.。,，!！?？:：”)]}、"
 """Punctuation joined to the word after or before it, as faster-whisper's word timestamps join it."""
+
+
+class Superseded(Exception):
+    """The transcription was stopped between its steps: its text is no longer wanted."""
 
 
 @dataclass(frozen=True)
@@ -73,12 +78,17 @@ def window_seconds(samples: int) -> float:
 
 
 def transcribe_short(
-    model: Any, samples: npt.NDArray[np.int16], language: str | None, words: bool = False
+    model: Any,
+    samples: npt.NDArray[np.int16],
+    language: str | None,
+    words: bool = False,
+    stop: threading.Event | None = None,
 ) -> WindowText:
     """Greedy transcription of one utterance (16 kHz) by a faster-whisper `WhisperModel` in a short window.
 
     `language` None detects it (multilingual models); English-only models are always English. `words`: align
-    the text's words in time too (one more decoder pass over the text, a fraction of the transcription).
+    the text's words in time too (one more decoder pass over the text, a fraction of the transcription). A set
+    `stop` ends the work after the step under way (encoder, decoder) with `Superseded`.
     """
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import get_suppressed_tokens
@@ -90,6 +100,7 @@ def transcribe_short(
     audio[: min(len(samples), len(audio))] = samples[: len(audio)].astype(np.float32) / 32768.0
     features = model.feature_extractor(audio)[:, :frames]
     encoded = model.encode(features)
+    _check(stop)
     if not model.model.is_multilingual:
         language = "en"
     elif language is None:
@@ -109,6 +120,7 @@ def transcribe_short(
         repetition_penalty=1.0,
     )[0]
     tokens = result.sequences_ids[0]
+    _check(stop)
     avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)  # the score is divided by the length
     timed = _align(model, tokenizer, tokens, encoded, len(samples), frames) if words and tokens else ()
     return WindowText(
@@ -118,6 +130,11 @@ def transcribe_short(
         float(result.no_speech_prob),
         timed,
     )
+
+
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        raise Superseded
 
 
 def token_budget(samples: int) -> int:

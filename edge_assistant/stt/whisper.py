@@ -4,9 +4,10 @@ recording in long windows, segmented by faster-whisper itself (its VAD and 30 s 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..settings import EndpointSettings
 from .missed import CLOSING, join_tail, unheard_tail
 from .recognizer import TurnEnd
 from .segments import utterances
-from .short_window import WindowText, transcribe_short
+from .short_window import Superseded, WindowText, transcribe_short
 from .types import Utterance, Word
 from .unsaid import said_so_far
 
@@ -36,6 +37,22 @@ BEST_OF = 2
 """Candidates drawn at each temperature of faster-whisper's fallback (its default: 5), when a beam search's text
 repeats itself or is unsure. CTranslate2 copies the encoder's output for each candidate: a fallback of tiny.en
 took 95 MiB for a moment with five, 37 with two and 24 with one, and five made the peak of a recording's run."""
+
+
+@dataclass
+class PauseJob:
+    """The utterance up to a pause, transcribed on the worker while the endpointer listens on."""
+
+    time: float
+    """Where the pause began (the end of the voice)."""
+    result: Future[Utterance | None]
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def drop(self) -> None:
+        """Its text is not wanted (a later pause or the end took over): it does not start, or it stops after the
+        step under way, so that the CPU goes to the text that is."""
+        self.result.cancel()
+        self.stop.set()
 
 
 class WhisperRecognizer:
@@ -111,13 +128,19 @@ class WhisperRecognizer:
     def close(self) -> None:
         self._model = None
 
-    def transcribe(self, samples: npt.NDArray[np.int16], offset: float = 0.0) -> Utterance | None:
-        """One utterance of 16 kHz audio to text, word times shifted by `offset` seconds."""
+    def transcribe(
+        self, samples: npt.NDArray[np.int16], offset: float = 0.0, stop: threading.Event | None = None
+    ) -> Utterance | None:
+        """One utterance of 16 kHz audio to text, word times shifted by `offset` seconds. A set `stop` gives up
+        (None) after the step under way, in the short window Whisper takes for conversation."""
         if self._model is None:
             raise RuntimeError("recognizer is not open")
         language = "en" if self.english_only else self.language
         if self.short_window:
-            return self._transcribe_short(samples, offset, language)
+            try:
+                return self._transcribe_short(samples, offset, language, stop)
+            except Superseded:
+                return None
         audio = samples.astype(np.float32) / 32768.0
         segments, info = self._model.transcribe(
             audio,
@@ -145,18 +168,18 @@ class WhisperRecognizer:
         return Utterance(text, start, end, final=True, words=tuple(words), language=info.language or language)
 
     def _transcribe_short(
-        self, samples: npt.NDArray[np.int16], offset: float, language: str | None
+        self, samples: npt.NDArray[np.int16], offset: float, language: str | None, stop: threading.Event | None
     ) -> Utterance | None:
         # the words in time for turn-taking, which must tell the words said from those Whisper only expected
-        found = transcribe_short(self._model, samples, language, words=self.turn_end is not None)
+        found = transcribe_short(self._model, samples, language, words=self.turn_end is not None, stop=stop)
         if not found.speech:
             return None
-        text, words = self._with_unheard_tail(found, samples, offset)
+        text, words = self._with_unheard_tail(found, samples, offset, stop)
         end = offset + len(samples) / RATE
         return Utterance(text, offset, end, final=True, words=words, language=found.language)
 
     def _with_unheard_tail(
-        self, found: WindowText, samples: npt.NDArray[np.int16], offset: float
+        self, found: WindowText, samples: npt.NDArray[np.int16], offset: float, stop: threading.Event | None
     ) -> tuple[str, tuple[Word, ...]]:
         """The text and words of `found`, with the speech after a pause that has no word in it (`stt/missed.py`)
         heard on its own and joined on."""
@@ -164,7 +187,7 @@ class WhisperRecognizer:
         tail = unheard_tail(samples, [w.start for w in found.words])
         if tail is None:
             return found.text, tuple(words)
-        rest = transcribe_short(self._model, samples[int(tail * RATE) :], found.language, words=True)
+        rest = transcribe_short(self._model, samples[int(tail * RATE) :], found.language, words=True, stop=stop)
         joined, repeated = join_tail(found.text, rest.text) if rest.speech else (found.text, 0)
         if joined == found.text:
             return found.text, tuple(words)
@@ -204,7 +227,7 @@ class WhisperRecognizer:
         endpointer = Endpointer(endpoint)
         kept: list[AudioChunk] = []
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
-        early: tuple[float, Future[Utterance | None]] | None = None
+        early: PauseJob | None = None
         shown: Future[Utterance | None] | None = None
         self._waited = None
         try:
@@ -214,9 +237,9 @@ class WhisperRecognizer:
                 if self.turn_end is not None and self._waited not in (None, endpointer.last_voice):
                     self._waited = None
                     self.turn_end.resumed()
-                if early is not None and early[1] is not shown and early[1].done() and endpointer.in_speech:
-                    shown = early[1]  # the words so far, while the speaker may go on
-                    if (words := early[1].result()) is not None:
+                if early is not None and early.result is not shown and early.result.done() and endpointer.in_speech:
+                    shown = early.result  # the words so far, while the speaker may go on
+                    if (words := early.result.result()) is not None:
                         yield replace(words, final=False)
                 if early is not None and self._turn_over(endpointer, early):
                     boundaries.append(endpointer.end_now())
@@ -225,12 +248,16 @@ class WhisperRecognizer:
                         kept = [c for c in kept if c.end > b.time - PRE_ROLL]
                     elif b.kind == "pause":
                         if early is not None:
-                            early[1].cancel()  # a newer pause supersedes a job that has not started
-                        early = (b.time, pool.submit(self._segment, list(kept), b.time + POST_ROLL))
+                            early.drop()  # the newer pause supersedes it
+                        stop = threading.Event()
+                        job = pool.submit(self._segment, list(kept), b.time + POST_ROLL, stop)
+                        early = PauseJob(b.time, job, stop)
                     else:
-                        if b.kind == "end" and early is not None and early[0] == b.time:
-                            done = early[1].result()
+                        if b.kind == "end" and early is not None and early.time == b.time:
+                            done = early.result.result()
                         else:
+                            if early is not None:
+                                early.drop()
                             done = self._segment(kept, b.time + (POST_ROLL if b.kind == "end" else 0.0))
                         kept = [c for c in kept if c.end > b.time] if b.kind == "cut" else []
                         early = self._waited = None
@@ -240,32 +267,38 @@ class WhisperRecognizer:
                     kept = [c for c in kept if c.end > chunk.end - PRE_ROLL]
             for b in endpointer.finish():
                 # the audio ended in the short pause: the text started there is the text of the end
-                reuse = early is not None and early[0] == b.time
-                done = early[1].result() if early is not None and reuse else self._segment(kept, b.time + POST_ROLL)
+                if early is not None and early.time == b.time:
+                    done = early.result.result()
+                else:
+                    if early is not None:
+                        early.drop()
+                    done = self._segment(kept, b.time + POST_ROLL)
                 if done:
                     yield done
         finally:
+            if early is not None:
+                early.drop()
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _turn_over(self, endpointer: Endpointer, early: tuple[float, Future[Utterance | None]]) -> bool:
+    def _turn_over(self, endpointer: Endpointer, early: PauseJob) -> bool:
         """The text transcribed at the last pause says the turn is over, after the silence heard since."""
-        if self.turn_end is None or early[0] != endpointer.last_voice:
+        if self.turn_end is None or early.time != endpointer.last_voice:
             return False
         silence = endpointer.silence
         if silence < self.turn_end.min_silence:
             return False
-        heard = early[1].result()  # wait for it: it is due about now, and the decision needs it
+        heard = early.result.result()  # wait for it: it is due about now, and the decision needs it
         if heard is None:
             return False
-        said = said_so_far(heard, early[0] - endpointer.lag)
+        said = said_so_far(heard, early.time - endpointer.lag)
         if self.turn_end(said, silence, punctuated=True):
             return True
-        if self._waited != early[0]:
-            self._waited = early[0]
+        if self._waited != early.time:
+            self._waited = early.time
             self.turn_end.waiting(heard.text, said)
         return False
 
-    def _segment(self, kept: list[AudioChunk], until: float) -> Utterance | None:
+    def _segment(self, kept: list[AudioChunk], until: float, stop: threading.Event | None = None) -> Utterance | None:
         if not kept:
             return None
         samples = np.concatenate([c.samples for c in kept])
@@ -273,7 +306,7 @@ class WhisperRecognizer:
         samples = samples[: max(0, int((until - start) * RATE))]
         if len(samples) < RATE * 0.2:
             return None
-        done = self.transcribe(samples, offset=start)
+        done = self.transcribe(samples, offset=start, stop=stop)
         if done is not None and (self.short_window or not done.words):
             # no word times to end it (or only for turn-taking): the end of speech is where the endpointer heard
             # the last voice, not the end of the audio or whisper's coarse segment end (which run into the silence
