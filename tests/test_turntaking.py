@@ -207,7 +207,7 @@ def test_the_words_so_far_show_at_a_pause(whisper: WhisperRecognizer, tmp_path: 
 def test_the_words_are_wanted_after_the_turns_short_pause(
     whisper: WhisperRecognizer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Turn-taking starts the recognizer on the words so far after its own pause (0.06 s of silence), not the
+    """Turn-taking starts the recognizer on the words so far after its own pause (0.03 s of silence), not the
     endpointer's default 0.1 s: the words are known that much sooner after the end of speech."""
     silences: list[float] = []
     segment = whisper._segment
