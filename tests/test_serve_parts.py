@@ -190,7 +190,9 @@ class CountingWhisper(WhisperRecognizer):
         super().__init__(__import__("pathlib").Path("unused"), name="counting")
         self.calls = 0
 
-    def transcribe(self, samples: np.ndarray, offset: float = 0.0) -> Utterance | None:
+    def transcribe(
+        self, samples: np.ndarray, offset: float = 0.0, stop: threading.Event | None = None
+    ) -> Utterance | None:
         self.calls += 1
         time.sleep(0.05)
         return Utterance(f"call {self.calls}", offset, offset + len(samples) / RATE)
