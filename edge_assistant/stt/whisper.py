@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..audio.chunk import RATE, AudioChunk
-from ..audio.endpoint import Endpointer
+from ..audio.endpoint import Boundary, Endpointer
 from ..audio.windows import Window
 from ..errors import ModelFileError, NotInstalledError
 from ..settings import EndpointSettings
@@ -46,7 +46,8 @@ class PauseJob:
     time: float
     """Where the pause began (the end of the voice)."""
     result: Future[Utterance | None]
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event
+    """Set by `drop`; the job checks it between its steps."""
 
     def drop(self) -> None:
         """Its text is not wanted (a later pause or the end took over): it does not start, or it stops after the
@@ -253,12 +254,7 @@ class WhisperRecognizer:
                         job = pool.submit(self._segment, list(kept), b.time + POST_ROLL, stop)
                         early = PauseJob(b.time, job, stop)
                     else:
-                        if b.kind == "end" and early is not None and early.time == b.time:
-                            done = early.result.result()
-                        else:
-                            if early is not None:
-                                early.drop()
-                            done = self._segment(kept, b.time + (POST_ROLL if b.kind == "end" else 0.0))
+                        done = self._final(early, kept, b)
                         kept = [c for c in kept if c.end > b.time] if b.kind == "cut" else []
                         early = self._waited = None
                         if done:
@@ -267,18 +263,22 @@ class WhisperRecognizer:
                     kept = [c for c in kept if c.end > chunk.end - PRE_ROLL]
             for b in endpointer.finish():
                 # the audio ended in the short pause: the text started there is the text of the end
-                if early is not None and early.time == b.time:
-                    done = early.result.result()
-                else:
-                    if early is not None:
-                        early.drop()
-                    done = self._segment(kept, b.time + POST_ROLL)
+                done = self._final(early, kept, b)
                 if done:
                     yield done
         finally:
             if early is not None:
                 early.drop()
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _final(self, early: PauseJob | None, kept: list[AudioChunk], b: Boundary) -> Utterance | None:
+        """The text of the utterance that ends (or is cut) at `b`: the pause job's when the voice ended where its
+        pause began, else transcribed now (and the job, overtaken, dropped)."""
+        if b.kind == "end" and early is not None and early.time == b.time:
+            return early.result.result()
+        if early is not None:
+            early.drop()
+        return self._segment(kept, b.time + (POST_ROLL if b.kind == "end" else 0.0))
 
     def _turn_over(self, endpointer: Endpointer, early: PauseJob) -> bool:
         """The text transcribed at the last pause says the turn is over, after the silence heard since."""
